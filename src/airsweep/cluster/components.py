@@ -1,0 +1,87 @@
+"""The Airflow and Celery components of a cluster and the command each one runs.
+
+Both run modes start components through ``airsweep component NAME``: the native
+supervisor and docker compose run the same commands, built here from the same
+settings (``airflow/airflow.env``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+#: Queues consumed by each kind of worker.
+WORKER_QUEUES: dict[str, tuple[str, ...]] = {"cpu": ("default", "cpu"), "gpu": ("gpu",)}
+
+
+class UnknownComponentError(ValueError):
+    """The component name is not one airsweep knows."""
+
+
+@dataclass(frozen=True)
+class Component:
+    """One long-running Airflow or Celery process.
+
+    Attributes:
+        name: Supervisor program / compose service name.
+        argv: The command line, without environment.
+        worker_kind: ``"cpu"`` or ``"gpu"`` for Celery workers, else ``""``.
+    """
+
+    name: str
+    argv: tuple[str, ...]
+    worker_kind: str = ""
+
+
+def worker_concurrency(kind: str, env: Mapping[str, str]) -> int:
+    """Return the slots of one worker of ``kind`` from ``AIRSWEEP_<KIND>_WORKER_CONCURRENCY``."""
+    variable = f"AIRSWEEP_{kind.upper()}_WORKER_CONCURRENCY"
+    raw = env.get(variable, "").strip() or ("1" if kind == "gpu" else "2")
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{variable}: expected a positive integer, got {raw!r}")
+    return int(raw)
+
+
+def component(name: str, env: Mapping[str, str]) -> Component:
+    """Build the component called ``name``.
+
+    Names are ``api-server``, ``scheduler``, ``dag-processor``, ``triggerer``,
+    ``flower``, and ``worker-cpu``/``worker-gpu`` with an optional ``-N`` suffix
+    for extra workers of the same kind (``worker-cpu-2``).
+
+    Raises:
+        UnknownComponentError: ``name`` is none of these.
+    """
+    simple = {
+        "api-server": ("airflow", "api-server"),
+        "scheduler": ("airflow", "scheduler"),
+        "dag-processor": ("airflow", "dag-processor"),
+        "triggerer": ("airflow", "triggerer"),
+        "flower": ("airflow", "celery", "flower"),
+    }
+    if name in simple:
+        return Component(name, simple[name])
+    for kind, queues in WORKER_QUEUES.items():
+        prefix = f"worker-{kind}"
+        suffix = name.removeprefix(prefix)
+        if name.startswith(prefix) and (suffix == "" or suffix[1:].isdigit()):
+            argv = (
+                "airflow",
+                "celery",
+                "worker",
+                "--queues",
+                ",".join(queues),
+                "--concurrency",
+                str(worker_concurrency(kind, env)),
+                "--celery-hostname",
+                f"{name}@%h",
+            )
+            return Component(name, argv, worker_kind=kind)
+    raise UnknownComponentError(f"unknown component {name!r}")
+
+
+def core_component_names(cpu_workers: int) -> list[str]:
+    """Names of the components a cluster runs, with ``cpu_workers`` cpu workers."""
+    workers = ["worker-cpu"] + [f"worker-cpu-{i}" for i in range(2, cpu_workers + 1)]
+    base = ["api-server", "scheduler", "dag-processor", "triggerer"]
+    return base + workers + ["worker-gpu", "flower"]

@@ -1,0 +1,281 @@
+"""``up``, ``down``, ``status`` and ``clean`` of the native cluster."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from airsweep.client import AirflowClient
+from airsweep.cluster import postgres, redis_server
+from airsweep.cluster.components import (
+    WORKER_QUEUES,
+    component,
+    core_component_names,
+    worker_concurrency,
+)
+from airsweep.cluster.config import ClusterConfig
+from airsweep.cluster.environment import (
+    AIRFLOW_DB,
+    OPTUNA_DB,
+    database_url,
+    native_environment,
+    optuna_storage_url,
+    passwords_file,
+)
+from airsweep.cluster.health import api_health_problems, celery_queues, missing_queues
+from airsweep.cluster.secrets import load_or_create_secrets
+from airsweep.cluster.supervisor import Program, Supervisor, config_path, render_config
+from airsweep.envfile import write_env_file
+
+Printer = Callable[[str], None]
+
+#: Order in which groups start (and stop in reverse).
+GROUPS = ("infra", "airflow")
+
+
+class ClusterError(RuntimeError):
+    """The cluster could not be brought up; the message names the component and its log."""
+
+
+def env_file(cfg: ClusterConfig) -> Path:
+    """The rendered environment of every component (mode 0600)."""
+    return cfg.path("cluster.env")
+
+
+def secrets_file(cfg: ClusterConfig) -> Path:
+    """The generated secrets of this cluster (mode 0600)."""
+    return cfg.path("secrets.env")
+
+
+def _component_program(cfg: ClusterConfig, name: str, env: dict[str, str], index: int) -> Program:
+    comp = component(name, env)
+    argv = (sys.executable, "-m", "airsweep", "component", name, "--env-file", str(env_file(cfg)))
+    extra: dict[str, str] = {}
+    stop_wait = 30
+    if comp.worker_kind:
+        extra = {
+            "AIRSWEEP_WORKER_NAME": name,
+            "AIRSWEEP_WORKER_QUEUES": ",".join(WORKER_QUEUES[comp.worker_kind]),
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(cfg.ports["worker_log"] + index),
+        }
+        # Celery warm shutdown: running trial batches get time to finish.
+        stop_wait = 300
+    return Program(name, argv, "airflow", environment=extra, stop_wait_s=stop_wait)
+
+
+def programs(cfg: ClusterConfig, env: dict[str, str]) -> list[Program]:
+    """Every supervised program of the cluster, in start order."""
+    result: list[Program] = []
+    if cfg.embedded_postgres:
+        result.append(
+            Program(
+                "postgres",
+                tuple(postgres.server_argv(cfg)),
+                "infra",
+                user=postgres.run_as_user(),
+                stop_signal="INT",
+                stop_wait_s=60,
+            )
+        )
+    if cfg.embedded_redis:
+        conf = redis_server.write_config(cfg, env["AIRSWEEP_REDIS_PASSWORD"])
+        result.append(Program("redis", (str(redis_server.server_binary()), str(conf)), "infra"))
+    names = core_component_names(cfg.cpu_workers)
+    result += [_component_program(cfg, name, env, i) for i, name in enumerate(names)]
+    return result
+
+
+def _prepare_state(cfg: ClusterConfig) -> dict[str, str]:
+    """Create the state dir, secrets and rendered config; return the environment."""
+    cfg.home.mkdir(parents=True, exist_ok=True)
+    cfg.home.chmod(0o711)  # others may traverse (the Postgres user) but not list
+    for sub in ("logs", "run", "airflow", "artifacts"):
+        cfg.path(sub).mkdir(exist_ok=True)
+    secrets = load_or_create_secrets(secrets_file(cfg))
+    env = native_environment(cfg, secrets)
+    write_env_file(env_file(cfg), env, header="Rendered by `airsweep up`; do not edit.")
+    pw_file = passwords_file(cfg)
+    pw_file.write_text(json.dumps({"admin": secrets["AIRSWEEP_ADMIN_PASSWORD"]}) + "\n")
+    pw_file.chmod(0o600)
+    if cfg.embedded_postgres:
+        postgres.ensure_initialized(cfg, secrets["AIRSWEEP_POSTGRES_PASSWORD"])
+    config_path(cfg).write_text(render_config(cfg, programs(cfg, env)))
+    return env
+
+
+def _fail(cfg: ClusterConfig, name: str, reason: str) -> ClusterError:
+    log = cfg.log_dir / f"{name}.log"
+    tail = ""
+    if log.exists():
+        lines = log.read_text(errors="replace").splitlines()[-15:]
+        tail = "\n    " + "\n    ".join(lines)
+    return ClusterError(f"{name} failed: {reason}; log: {log}{tail}")
+
+
+def _check_processes(cfg: ClusterConfig, sup: Supervisor, names: list[str]) -> None:
+    states = sup.states()
+    for name in names:
+        info = states.get(name)
+        if info and info["statename"] in ("FATAL", "BACKOFF", "EXITED"):
+            raise _fail(cfg, name, f"process is {info['statename']} ({info['description']})")
+
+
+def _migrate(cfg: ClusterConfig, env: dict[str, str], out: Printer) -> None:
+    started = time.monotonic()
+    out("migrating the Airflow database ...")
+    log = cfg.log_dir / "db-migrate.log"
+    with log.open("w") as handle:
+        result = subprocess.run(
+            [str(Path(sys.executable).parent / "airflow"), "db", "migrate"],
+            env={**os.environ, **env},
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
+    if result.returncode != 0:
+        raise _fail(cfg, "db-migrate", f"exit code {result.returncode}")
+    out(f"  database ready ({time.monotonic() - started:.0f}s)")
+
+
+def _wait_healthy(
+    cfg: ClusterConfig, sup: Supervisor, env: dict[str, str], timeout_s: float, out: Printer
+) -> None:
+    names = [p.name for p in programs(cfg, env)]
+    deadline = time.monotonic() + timeout_s
+    problems: list[str] = []
+    while time.monotonic() < deadline:
+        _check_processes(cfg, sup, names)
+        problems = api_health_problems(cfg.api_url)
+        if not problems:
+            wanted = tuple(q for queues in WORKER_QUEUES.values() for q in queues)
+            missing = missing_queues(celery_queues(env["AIRFLOW__CELERY__BROKER_URL"]), wanted)
+            problems = [f"no Celery worker consumes queue {q!r}" for q in missing]
+            if not problems:
+                return
+        time.sleep(2)
+    component_of = {"metadatabase": "postgres", "dag_processor": "dag-processor"}
+    first = problems[0].split(":")[0] if problems else "cluster"
+    name = component_of.get(first, first)
+    if name.startswith("no Celery worker"):
+        name = "worker-gpu" if "gpu" in problems[0] else "worker-cpu"
+    raise _fail(cfg, name, f"not healthy after {timeout_s:.0f}s: {'; '.join(problems)}")
+
+
+def sync_pools(cfg: ClusterConfig, env: dict[str, str]) -> dict[str, int]:
+    """Size the trial pools from the worker slots (``airflow/pools.json``) via the REST API."""
+    spec = json.loads((cfg.root / "airflow" / "pools.json").read_text())
+    slots = {
+        "cpu": worker_concurrency("cpu", env) * cfg.cpu_workers,
+        "gpu": worker_concurrency("gpu", env),
+    }
+    client = admin_client(cfg)
+    try:
+        sized = {}
+        for name, pool in spec.items():
+            sized[name] = slots[pool["slots_per"]]
+            client.upsert_pool(name, sized[name], pool["description"])
+    finally:
+        client.close()
+    return sized
+
+
+def admin_client(cfg: ClusterConfig) -> AirflowClient:
+    """An API client logged in as ``admin`` with the generated password."""
+    secrets = load_or_create_secrets(secrets_file(cfg))
+    return AirflowClient(cfg.api_url, "admin", secrets["AIRSWEEP_ADMIN_PASSWORD"])
+
+
+def up(cfg: ClusterConfig, out: Printer = print, timeout_s: float = 300) -> None:
+    """Start the cluster and return once it is healthy.
+
+    Idempotent: components already running are left alone.
+
+    Raises:
+        ClusterError: A component failed or did not become healthy; names its log.
+    """
+    started = time.monotonic()
+    env = _prepare_state(cfg)
+    sup = Supervisor(cfg)
+    if sup.running():
+        sup.reload()
+    else:
+        sup.start_daemon()
+    all_programs = programs(cfg, env)
+    for program in all_programs:
+        if program.group == "infra":
+            sup.start(program)
+    if cfg.embedded_postgres or cfg.embedded_redis:
+        out("starting Postgres and Redis ...")
+    _check_processes(cfg, sup, [p.name for p in all_programs if p.group == "infra"])
+    try:
+        postgres.ensure_databases(database_url(cfg, env), [AIRFLOW_DB])
+        postgres.ensure_databases(optuna_storage_url(cfg, env), [OPTUNA_DB])
+    except postgres.PostgresError as exc:
+        raise _fail(cfg, "postgres", str(exc)) from exc
+    _migrate(cfg, env, out)
+    out("starting Airflow and Celery components ...")
+    for program in all_programs:
+        if program.group != "infra":
+            sup.start(program)
+    _wait_healthy(cfg, sup, env, timeout_s, out)
+    pools = sync_pools(cfg, env)
+    out(f"cluster healthy in {time.monotonic() - started:.0f}s")
+    out(summary(cfg, pools))
+
+
+def summary(cfg: ClusterConfig, pools: dict[str, int]) -> str:
+    """The URLs, credentials location and log directory a user needs."""
+    pool_text = ", ".join(f"{name}={slots}" for name, slots in pools.items())
+    return "\n".join(
+        [
+            f"  Airflow UI/API : {cfg.api_url}  (user admin)",
+            f"  Flower         : http://127.0.0.1:{cfg.ports['flower']}  (user admin)",
+            f"  passwords      : {secrets_file(cfg)}  (AIRSWEEP_ADMIN_PASSWORD, ...)",
+            f"  pools          : {pool_text}",
+            f"  logs           : {cfg.log_dir}",
+            "  stop with `make down`",
+        ]
+    )
+
+
+def down(cfg: ClusterConfig, out: Printer = print) -> None:
+    """Stop every component (workers warm-shutdown) and supervisord; keep all data."""
+    sup = Supervisor(cfg)
+    if not sup.running():
+        out("cluster is not running")
+        return
+    for group in reversed(GROUPS):
+        out(f"stopping {group} ...")
+        sup.stop_group(group)
+    sup.shutdown()
+    out("cluster stopped; data kept in " + str(cfg.home))
+
+
+def status(cfg: ClusterConfig) -> tuple[bool, str]:
+    """Return (all running, a table of every component's state, pid, uptime and log)."""
+    sup = Supervisor(cfg)
+    if not sup.running():
+        return False, f"cluster is not running (state dir {cfg.home})"
+    rows = [f"{'component':<16}{'state':<10}{'pid':>8}  {'uptime':>9}  log"]
+    healthy = True
+    for name, info in sup.states().items():
+        uptime = info["now"] - info["start"] if info["statename"] == "RUNNING" else 0
+        healthy &= info["statename"] == "RUNNING"
+        log = cfg.log_dir / f"{name}.log"
+        rows.append(f"{name:<16}{info['statename']:<10}{info['pid']:>8}  {uptime:>8}s  {log}")
+    problems = api_health_problems(cfg.api_url)
+    rows.append("api health: " + ("ok" if not problems else "; ".join(problems)))
+    return healthy and not problems, "\n".join(rows)
+
+
+def clean(cfg: ClusterConfig, out: Printer = print) -> None:
+    """Stop the cluster if running and delete its state directory."""
+    down(cfg, out)
+    if cfg.home.exists():
+        shutil.rmtree(cfg.home)
+        out(f"removed {cfg.home}")
