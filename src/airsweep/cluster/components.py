@@ -42,6 +42,15 @@ def worker_concurrency(kind: str, env: Mapping[str, str]) -> int:
     return int(raw)
 
 
+def serves_logs(env: Mapping[str, str]) -> bool:
+    """Whether workers and the triggerer serve task logs over HTTP (``AIRSWEEP_SERVE_LOGS``).
+
+    Native mode turns it off (one filesystem holds every log); compose keeps
+    the default (on) so the api-server can fetch logs from worker containers.
+    """
+    return env.get("AIRSWEEP_SERVE_LOGS", "true").strip().lower() not in ("false", "0", "no")
+
+
 def component(name: str, env: Mapping[str, str]) -> Component:
     """Build the component called ``name``.
 
@@ -59,6 +68,11 @@ def component(name: str, env: Mapping[str, str]) -> Component:
         "triggerer": ("airflow", "triggerer"),
         "flower": ("airflow", "celery", "flower"),
     }
+    # Worker and triggerer log servers bind every interface and cannot be told
+    # otherwise; where all components share one filesystem they are not needed.
+    skip_logs = ("--skip-serve-logs",) if not serves_logs(env) else ()
+    if name == "triggerer":
+        return Component(name, simple[name] + skip_logs)
     if name in simple:
         return Component(name, simple[name])
     for kind, queues in WORKER_QUEUES.items():
@@ -75,6 +89,7 @@ def component(name: str, env: Mapping[str, str]) -> Component:
                 str(worker_concurrency(kind, env)),
                 "--celery-hostname",
                 f"{name}@%h",
+                *skip_logs,
             )
             return Component(name, argv, worker_kind=kind)
     raise UnknownComponentError(f"unknown component {name!r}")

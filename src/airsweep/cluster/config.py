@@ -24,9 +24,6 @@ PORT_OFFSETS: dict[str, tuple[int, str]] = {
     "statsd_exporter": (102, "AIRSWEEP_STATSD_EXPORTER_PORT"),
     "queue_exporter": (808, "AIRSWEEP_QUEUE_EXPORTER_PORT"),
     "prometheus": (90, "AIRSWEEP_PROMETHEUS_PORT"),
-    "trigger_log": (794, "AIRSWEEP_TRIGGER_LOG_PORT"),
-    # Each Celery worker serves its task logs on its own port, counting up from here.
-    "worker_log": (800, "AIRSWEEP_WORKER_LOG_PORT"),
 }
 
 DEFAULT_PORT_BASE = 28000

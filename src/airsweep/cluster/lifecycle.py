@@ -53,7 +53,7 @@ def secrets_file(cfg: ClusterConfig) -> Path:
     return cfg.path("secrets.env")
 
 
-def _component_program(cfg: ClusterConfig, name: str, env: dict[str, str], index: int) -> Program:
+def _component_program(cfg: ClusterConfig, name: str, env: dict[str, str]) -> Program:
     comp = component(name, env)
     argv = (sys.executable, "-m", "airsweep", "component", name, "--env-file", str(env_file(cfg)))
     extra: dict[str, str] = {}
@@ -62,7 +62,6 @@ def _component_program(cfg: ClusterConfig, name: str, env: dict[str, str], index
         extra = {
             "AIRSWEEP_WORKER_NAME": name,
             "AIRSWEEP_WORKER_QUEUES": ",".join(WORKER_QUEUES[comp.worker_kind]),
-            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(cfg.ports["worker_log"] + index),
         }
         # Celery warm shutdown: running trial batches get time to finish.
         stop_wait = 300
@@ -87,7 +86,7 @@ def programs(cfg: ClusterConfig, env: dict[str, str]) -> list[Program]:
         conf = redis_server.write_config(cfg, env["AIRSWEEP_REDIS_PASSWORD"])
         result.append(Program("redis", (str(redis_server.server_binary()), str(conf)), "infra"))
     names = core_component_names(cfg.cpu_workers)
-    result += [_component_program(cfg, name, env, i) for i, name in enumerate(names)]
+    result += [_component_program(cfg, name, env) for name in names]
     return result
 
 
@@ -201,11 +200,17 @@ def up(cfg: ClusterConfig, out: Printer = print, timeout_s: float = 300) -> None
     started = time.monotonic()
     env = _prepare_state(cfg)
     sup = Supervisor(cfg)
+    all_programs = programs(cfg, env)
     if sup.running():
-        sup.reload()
+        changed = sup.reload()
+        states = sup.states()
+        running = all(states.get(p.name, {}).get("statename") == "RUNNING" for p in all_programs)
+        if not changed and running and not api_health_problems(cfg.api_url):
+            out("cluster is already up")
+            out(summary(cfg, sync_pools(cfg, env)))
+            return
     else:
         sup.start_daemon()
-    all_programs = programs(cfg, env)
     for program in all_programs:
         if program.group == "infra":
             sup.start(program)

@@ -148,8 +148,12 @@ class Supervisor:
                 )
             time.sleep(0.2)
 
-    def reload(self) -> None:
-        """Apply a changed supervisord.conf: add new programs, drop removed ones."""
+    def reload(self) -> bool:
+        """Apply a changed supervisord.conf; return whether any group changed.
+
+        Changed or removed groups are stopped and re-added (then started by the
+        caller); unchanged groups keep running.
+        """
         added, changed, removed = self.rpc.reloadConfig()[0]
         for name in removed + changed:
             with contextlib.suppress(xmlrpc.client.Fault):
@@ -157,6 +161,7 @@ class Supervisor:
             self.rpc.removeProcessGroup(name)
         for name in changed + added:
             self.rpc.addProcessGroup(name)
+        return bool(added or changed or removed)
 
     def start(self, program: Program) -> None:
         """Start ``program`` unless it is already running (no wait)."""

@@ -1,0 +1,175 @@
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from airsweep.cluster.components import (
+    UnknownComponentError,
+    component,
+    core_component_names,
+    worker_concurrency,
+)
+from airsweep.cluster.config import DEFAULT_PORT_BASE, ClusterConfig, ClusterConfigError
+from airsweep.cluster.environment import native_environment
+from airsweep.cluster.secrets import SECRET_NAMES, generate_secrets, load_or_create_secrets
+from airsweep.cluster.supervisor import Program, render_config
+from airsweep.envfile import EnvFileError, read_env_file, write_env_file
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_default_ports_avoid_standard_service_ports():
+    cfg = ClusterConfig.from_env(ROOT, {})
+    assert cfg.ports["api"] == DEFAULT_PORT_BASE + 80
+    assert not {5432, 6379, 8080, 5555, 9090, 9125} & set(cfg.ports.values())
+    assert len(set(cfg.ports.values())) == len(cfg.ports), "ports must not collide"
+
+
+def test_port_base_and_single_port_override():
+    cfg = ClusterConfig.from_env(
+        ROOT, {"AIRSWEEP_PORT_BASE": "40000", "AIRSWEEP_REDIS_PORT": "41111"}
+    )
+    assert cfg.ports["api"] == 40080
+    assert cfg.ports["redis"] == 41111
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"AIRSWEEP_PORT_BASE": "abc"}, "AIRSWEEP_PORT_BASE: expected an integer"),
+        ({"AIRSWEEP_PORT_BASE": "80"}, "AIRSWEEP_PORT_BASE: must be >= 1024"),
+        ({"AIRSWEEP_API_PORT": "70000"}, "AIRSWEEP_API_PORT: port 70000 is above 65535"),
+        ({"AIRSWEEP_CPU_WORKERS": "0"}, "AIRSWEEP_CPU_WORKERS: must be >= 1"),
+    ],
+)
+def test_bad_settings_name_the_variable(env, message):
+    with pytest.raises(ClusterConfigError, match=message):
+        ClusterConfig.from_env(ROOT, env)
+
+
+def test_external_services_disable_embedded_ones():
+    cfg = ClusterConfig.from_env(
+        ROOT,
+        {
+            "AIRSWEEP_DATABASE_URL": "postgresql+psycopg2://u:p@db:5432/airflow",
+            "AIRSWEEP_REDIS_URL": "redis://:p@cache:6379/0",
+        },
+    )
+    assert not cfg.embedded_postgres and not cfg.embedded_redis
+    env = native_environment(cfg, generate_secrets())
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == "postgresql+psycopg2://u:p@db:5432/airflow"
+    assert env["AIRSWEEP_OPTUNA_STORAGE"] == "postgresql+psycopg2://u:p@db:5432/optuna"
+    assert env["AIRFLOW__CELERY__BROKER_URL"] == "redis://:p@cache:6379/0"
+
+
+def test_native_environment_wires_every_component_to_loopback(tmp_path):
+    cfg = ClusterConfig.from_env(ROOT, {"AIRSWEEP_HOME": str(tmp_path)})
+    secrets = generate_secrets()
+    env = native_environment(cfg, secrets)
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"  # from airflow/airflow.env
+    assert env["AIRFLOW__API__HOST"] == "127.0.0.1"
+    assert env["AIRFLOW__CELERY__FLOWER_HOST"] == "127.0.0.1"
+    assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == f"{cfg.api_url}/execution/"
+    assert secrets["AIRSWEEP_REDIS_PASSWORD"] in env["AIRFLOW__CELERY__BROKER_URL"]
+    assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS"] == "False"
+    assert env["AIRFLOW__API_AUTH__JWT_SECRET"] == secrets["AIRFLOW__API_AUTH__JWT_SECRET"]
+
+
+def test_shared_env_file_holds_no_secret():
+    shared = read_env_file(ROOT / "airflow" / "airflow.env")
+    assert not set(SECRET_NAMES) & set(shared)
+    assert not any("PASSWORD" in key or "SECRET" in key for key in shared)
+
+
+def test_secrets_are_generated_once_private_and_distinct(tmp_path):
+    path = tmp_path / "secrets.env"
+    first = load_or_create_secrets(path)
+    assert set(first) == set(SECRET_NAMES)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert load_or_create_secrets(path) == first
+    assert generate_secrets() != generate_secrets()
+    assert len(set(first.values())) == len(first)
+
+
+def test_missing_secret_is_added_without_changing_others(tmp_path):
+    path = tmp_path / "secrets.env"
+    first = load_or_create_secrets(path)
+    kept = {k: v for k, v in first.items() if k != "AIRSWEEP_REDIS_PASSWORD"}
+    write_env_file(path, kept)
+    second = load_or_create_secrets(path)
+    assert {k: second[k] for k in kept} == kept
+    assert second["AIRSWEEP_REDIS_PASSWORD"] not in ("", first["AIRSWEEP_REDIS_PASSWORD"])
+
+
+def test_env_file_rejects_malformed_lines(tmp_path):
+    path = tmp_path / "bad.env"
+    path.write_text("# comment\nGOOD=1\nnot a pair\n")
+    with pytest.raises(EnvFileError, match="bad.env:3"):
+        read_env_file(path)
+
+
+def test_worker_components_consume_their_queues():
+    env = {"AIRSWEEP_CPU_WORKER_CONCURRENCY": "3", "AIRSWEEP_GPU_WORKER_CONCURRENCY": "1"}
+    cpu = component("worker-cpu-2", env)
+    assert cpu.worker_kind == "cpu"
+    assert cpu.argv[:3] == ("airflow", "celery", "worker")
+    assert cpu.argv[cpu.argv.index("--queues") + 1] == "default,cpu"
+    assert cpu.argv[cpu.argv.index("--concurrency") + 1] == "3"
+    assert "worker-cpu-2@%h" in cpu.argv
+    gpu = component("worker-gpu", env)
+    assert gpu.argv[gpu.argv.index("--queues") + 1] == "gpu"
+    assert gpu.argv[gpu.argv.index("--concurrency") + 1] == "1"
+
+
+def test_log_servers_are_skipped_only_when_asked():
+    assert "--skip-serve-logs" in component("worker-cpu", {"AIRSWEEP_SERVE_LOGS": "false"}).argv
+    assert "--skip-serve-logs" in component("triggerer", {"AIRSWEEP_SERVE_LOGS": "false"}).argv
+    assert "--skip-serve-logs" not in component("worker-cpu", {}).argv
+    assert component("scheduler", {}).argv == ("airflow", "scheduler")
+
+
+@pytest.mark.parametrize("name", ["worker", "worker-cpu-x", "webserver", "worker-tpu"])
+def test_unknown_components_are_rejected(name):
+    with pytest.raises(UnknownComponentError):
+        component(name, {})
+
+
+def test_bad_concurrency_names_the_variable():
+    with pytest.raises(ValueError, match="AIRSWEEP_GPU_WORKER_CONCURRENCY"):
+        worker_concurrency("gpu", {"AIRSWEEP_GPU_WORKER_CONCURRENCY": "0"})
+
+
+def test_core_components_scale_cpu_workers():
+    names = core_component_names(3)
+    assert names.count("worker-gpu") == 1
+    assert [n for n in names if n.startswith("worker-cpu")] == [
+        "worker-cpu",
+        "worker-cpu-2",
+        "worker-cpu-3",
+    ]
+
+
+def test_supervisor_config_groups_programs_and_keeps_secrets_out(tmp_path):
+    cfg = ClusterConfig.from_env(ROOT, {"AIRSWEEP_HOME": str(tmp_path)})
+    text = render_config(
+        cfg,
+        [
+            Program("redis", ("redis-server", "/x/redis.conf"), "infra"),
+            Program(
+                "worker-cpu",
+                ("airsweep", "component", "worker-cpu", "-H", "w@%h"),
+                "airflow",
+                environment={"AIRSWEEP_WORKER_NAME": "worker-cpu"},
+                stop_wait_s=300,
+            ),
+        ],
+    )
+    assert "[group:infra]\nprograms=redis" in text
+    assert "[group:airflow]\nprograms=worker-cpu" in text
+    assert "command=airsweep component worker-cpu -H w@%%h" in text  # % escaped for supervisor
+    assert 'environment=AIRSWEEP_WORKER_NAME="worker-cpu"' in text
+    assert "stopwaitsecs=300" in text
+    assert "chmod=0700" in text
+    assert "PASSWORD" not in text
