@@ -8,7 +8,7 @@ UV_VERSION := 0.13.9
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install up down status clean demo test test-unit test-integration lint lock init-compose
+.PHONY: help install up down status clean demo sweep test test-unit test-integration lint lock init-compose
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -37,6 +37,13 @@ clean: $(STAMP) ## stop and delete the state dir (asks; CONFIRM=yes skips the qu
 
 init-compose: $(STAMP) ## write .env (fresh secrets, mode 0600) for docker compose; FORCE=yes adds missing values
 	$(BIN)/airsweep init-compose $(if $(filter yes,$(FORCE)),--force,)
+
+demo: $(STAMP) ## start the cluster if needed, run a sweep over both queues, print the leaderboard
+	$(BIN)/airsweep up
+	$(BIN)/airsweep sweep --dataset breast_cancer --models random_forest,xgboost --n-trials 24
+
+sweep: $(STAMP) ## trigger and follow a sweep: make sweep ARGS='--dataset wine --n-trials 32'
+	$(BIN)/airsweep sweep $(ARGS)
 
 test: $(STAMP) ## the whole suite: lint, unit, DAG integrity, integration on a real cluster
 	$(BIN)/ruff check src tests dags bench

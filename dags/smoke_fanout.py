@@ -32,12 +32,8 @@ def where_am_i(index: int) -> dict:
 )
 def smoke_fanout():
     """Fan out four tasks per queue and report where each one ran."""
-    where_am_i.override(task_id="on_cpu", queue="cpu", pool="cpu_trials").expand(
-        index=[0, 1, 2, 3]
-    )
-    where_am_i.override(task_id="on_gpu", queue="gpu", pool="gpu_trials").expand(
-        index=[0, 1, 2, 3]
-    )
+    where_am_i.override(task_id="on_cpu", queue="cpu", pool="cpu_trials").expand(index=[0, 1, 2, 3])
+    where_am_i.override(task_id="on_gpu", queue="gpu", pool="gpu_trials").expand(index=[0, 1, 2, 3])
 
 
 smoke_fanout()

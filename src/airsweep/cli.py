@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -82,6 +83,71 @@ def _cmd_clean(args: argparse.Namespace, cfg: ClusterConfig) -> int:
     return 0
 
 
+def _cmd_init_compose(args: argparse.Namespace, cfg: ClusterConfig) -> int:
+    from airsweep.compose import ComposeEnvExistsError, init_compose
+
+    try:
+        path = init_compose(cfg.root, force=args.force)
+    except ComposeEnvExistsError as exc:
+        print(f"airsweep init-compose: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {path} (mode 0600); next: docker compose up -d")
+    return 0
+
+
+def _cmd_bootstrap(args: argparse.Namespace, cfg: ClusterConfig) -> int:
+    from airsweep.cluster.bootstrap import BootstrapError, bootstrap
+
+    try:
+        bootstrap(cfg.root, os.environ)
+    except BootstrapError as exc:
+        print(f"airsweep bootstrap: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _sweep_conf(args: argparse.Namespace) -> dict:
+    try:
+        conf = json.loads(args.conf) if args.conf else {}
+    except json.JSONDecodeError as exc:
+        raise SystemExit(f"airsweep sweep: --conf is not valid JSON: {exc}") from None
+    if not isinstance(conf, dict):
+        raise SystemExit("airsweep sweep: --conf must be a JSON object")
+    flags = {"dataset": args.dataset, "target": args.target, "metric": args.metric}
+    flags["n_trials"] = args.n_trials
+    flags["models"] = args.models.split(",") if args.models else None
+    conf.update({key: value for key, value in flags.items() if value is not None})
+    return conf
+
+
+def _cmd_sweep(args: argparse.Namespace, cfg: ClusterConfig) -> int:
+    from airsweep.client import AirflowAPIError
+    from airsweep.cluster.lifecycle import admin_client, env_file
+    from airsweep.config import PARAM_SCHEMAS
+    from airsweep.envfile import read_env_file
+    from airsweep.follow import failure_report, final_report, follow_sweep, trigger_sweep
+
+    conf = _sweep_conf(args)
+    client = admin_client(cfg)
+    try:
+        run_id = trigger_sweep(client, conf)
+    except AirflowAPIError as exc:
+        print(f"airsweep sweep: rejected: {exc.message.splitlines()[0]}", file=sys.stderr)
+        return 2
+    print(f"triggered hpo_sweep run {run_id}")
+    print(f"  watch it: {cfg.api_url}/dags/hpo_sweep/runs/{run_id}")
+    if args.no_wait:
+        return 0
+    storage = read_env_file(env_file(cfg))["AIRSWEEP_OPTUNA_STORAGE"]
+    n_trials = conf.get("n_trials", PARAM_SCHEMAS["n_trials"]["default"])
+    run = follow_sweep(client, run_id, storage, n_trials, timeout_s=args.timeout)
+    if run["state"] != "success":
+        print(f"sweep {run_id} failed:\n{failure_report(client, run_id)}", file=sys.stderr)
+        return 1
+    print(final_report(client, run_id))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``airsweep`` command."""
     parser = argparse.ArgumentParser(prog="airsweep", description=__doc__)
@@ -95,6 +161,18 @@ def build_parser() -> argparse.ArgumentParser:
     p_comp = sub.add_parser("component", help="run one component in the foreground")
     p_comp.add_argument("name", help="api-server, scheduler, worker-cpu, ...")
     p_comp.add_argument("--env-file", help="load this env file first")
+    p_init = sub.add_parser("init-compose", help="write .env with fresh secrets for compose")
+    p_init.add_argument("--force", action="store_true", help="add missing values to .env")
+    sub.add_parser("bootstrap", help="create databases, schema and pools (compose airflow-init)")
+    p_sweep = sub.add_parser("sweep", help="trigger an hpo_sweep run and follow it to the end")
+    p_sweep.add_argument("--dataset", help="builtin name, 'synthetic', or a CSV/Parquet path/URI")
+    p_sweep.add_argument("--target", help="target column of a file dataset")
+    p_sweep.add_argument("--models", help="comma-separated model families")
+    p_sweep.add_argument("--n-trials", type=int, help="number of trials")
+    p_sweep.add_argument("--metric", help="metric to optimize (default: auto)")
+    p_sweep.add_argument("--conf", help="JSON object of any other params (docs/sweeps.md)")
+    p_sweep.add_argument("--no-wait", action="store_true", help="trigger and return")
+    p_sweep.add_argument("--timeout", type=float, default=3600, help="seconds to follow")
     return parser
 
 
@@ -108,5 +186,13 @@ def main(argv: list[str] | None = None) -> int:
     except ClusterConfigError as exc:
         print(f"airsweep: {exc}", file=sys.stderr)
         return 2
-    handlers = {"up": _cmd_up, "down": _cmd_down, "status": _cmd_status, "clean": _cmd_clean}
+    handlers = {
+        "up": _cmd_up,
+        "down": _cmd_down,
+        "status": _cmd_status,
+        "clean": _cmd_clean,
+        "init-compose": _cmd_init_compose,
+        "bootstrap": _cmd_bootstrap,
+        "sweep": _cmd_sweep,
+    }
     return handlers[args.command](args, cfg)

@@ -27,7 +27,7 @@ class AirflowClient:
         timeout_s: Timeout of each HTTP request.
     """
 
-    def __init__(self, base_url: str, username: str, password: str, timeout_s: float = 30) -> None:
+    def __init__(self, base_url: str, username: str, password: str, timeout_s: float = 60) -> None:
         self.base_url = base_url.rstrip("/")
         self._credentials = {"username": username, "password": password}
         self._http = httpx.Client(base_url=self.base_url, timeout=timeout_s)
@@ -113,7 +113,10 @@ class AirflowClient:
         """
         deadline = time.monotonic() + timeout_s
         while True:
-            run = self.dag_run(dag_id, run_id)
+            try:
+                run = self.dag_run(dag_id, run_id)
+            except httpx.TransportError:  # a busy api-server: ask again until the deadline
+                run = {"state": "unknown"}
             if run["state"] in ("success", "failed"):
                 return run
             if time.monotonic() > deadline:

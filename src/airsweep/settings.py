@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from airsweep.cluster.components import trial_slots
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -27,6 +29,7 @@ class Settings:
         worker_name: Name of the Celery worker running this process, if any.
         worker_queues: Queues that worker consumes, if any.
         threads_per_slot: CPU threads one trial may use (one worker slot).
+        slots: Worker slots per queue kind (``cpu``, ``gpu``), as the pools are sized.
     """
 
     home: Path
@@ -38,6 +41,7 @@ class Settings:
     worker_name: str
     worker_queues: tuple[str, ...]
     threads_per_slot: int
+    slots: dict[str, int]
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -62,6 +66,7 @@ class Settings:
             worker_name=get("AIRSWEEP_WORKER_NAME", ""),
             worker_queues=queues,
             threads_per_slot=max(1, int(get("AIRSWEEP_THREADS_PER_SLOT", "1"))),
+            slots=trial_slots(env),
         )
 
 

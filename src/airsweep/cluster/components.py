@@ -42,6 +42,23 @@ def worker_concurrency(kind: str, env: Mapping[str, str]) -> int:
     return int(raw)
 
 
+def trial_slots(env: Mapping[str, str]) -> dict[str, int]:
+    """Worker slots per queue kind: concurrency times the number of workers.
+
+    ``AIRSWEEP_CPU_WORKERS`` and ``AIRSWEEP_GPU_WORKERS`` (default 1) count the
+    workers; the ``cpu_trials`` and ``gpu_trials`` pools and the sweep planner
+    both use these figures.
+    """
+    slots = {}
+    for kind in WORKER_QUEUES:
+        variable = f"AIRSWEEP_{kind.upper()}_WORKERS"
+        raw = env.get(variable, "").strip() or "1"
+        if not raw.isdigit() or int(raw) < 1:
+            raise ValueError(f"{variable}: expected a positive integer, got {raw!r}")
+        slots[kind] = worker_concurrency(kind, env) * int(raw)
+    return slots
+
+
 def serves_logs(env: Mapping[str, str]) -> bool:
     """Whether workers and the triggerer serve task logs over HTTP (``AIRSWEEP_SERVE_LOGS``).
 
@@ -55,8 +72,10 @@ def component(name: str, env: Mapping[str, str]) -> Component:
     """Build the component called ``name``.
 
     Names are ``api-server``, ``scheduler``, ``dag-processor``, ``triggerer``,
-    ``flower``, and ``worker-cpu``/``worker-gpu`` with an optional ``-N`` suffix
-    for extra workers of the same kind (``worker-cpu-2``).
+    ``flower``, ``queue-exporter`` (Celery queue depth from the broker named by
+    ``AIRFLOW__CELERY__BROKER_URL``, served on ``AIRSWEEP_QUEUE_EXPORTER_LISTEN``),
+    and ``worker-cpu``/``worker-gpu`` with an optional ``-N`` suffix for extra
+    workers of the same kind (``worker-cpu-2``).
 
     Raises:
         UnknownComponentError: ``name`` is none of these.
@@ -75,6 +94,12 @@ def component(name: str, env: Mapping[str, str]) -> Component:
         return Component(name, simple[name] + skip_logs)
     if name in simple:
         return Component(name, simple[name])
+    if name == "queue-exporter":
+        listen = env.get("AIRSWEEP_QUEUE_EXPORTER_LISTEN", "").strip() or "127.0.0.1:9808"
+        queues = ",".join(q for kind in WORKER_QUEUES.values() for q in kind)
+        module = "airsweep.monitoring.queue_exporter"
+        argv = ("python", "-m", module, "--queues", queues, "--web-listen", listen)
+        return Component(name, argv)
     for kind, queues in WORKER_QUEUES.items():
         prefix = f"worker-{kind}"
         suffix = name.removeprefix(prefix)

@@ -17,7 +17,7 @@ from airsweep.cluster.components import (
     WORKER_QUEUES,
     component,
     core_component_names,
-    worker_concurrency,
+    trial_slots,
 )
 from airsweep.cluster.config import ClusterConfig
 from airsweep.cluster.environment import (
@@ -32,11 +32,12 @@ from airsweep.cluster.health import api_health_problems, celery_queues, missing_
 from airsweep.cluster.secrets import load_or_create_secrets
 from airsweep.cluster.supervisor import Program, Supervisor, config_path, render_config
 from airsweep.envfile import write_env_file
+from airsweep.monitoring.prometheus_config import render_native_config
 
 Printer = Callable[[str], None]
 
 #: Order in which groups start (and stop in reverse).
-GROUPS = ("infra", "airflow")
+GROUPS = ("infra", "airflow", "monitoring")
 
 
 class ClusterError(RuntimeError):
@@ -87,7 +88,73 @@ def programs(cfg: ClusterConfig, env: dict[str, str]) -> list[Program]:
         result.append(Program("redis", (str(redis_server.server_binary()), str(conf)), "infra"))
     names = core_component_names(cfg.cpu_workers)
     result += [_component_program(cfg, name, env) for name in names]
+    return result + monitoring_programs(cfg)
+
+
+def monitoring_programs(cfg: ClusterConfig) -> list[Program]:
+    """The StatsD bridge, the Celery queue exporter and (when installed) Prometheus.
+
+    The official statsd_exporter and Grafana do not install without Docker, so
+    the native mode runs airsweep's bridge on the same mapping file, and
+    Debian's ``prometheus`` binary on the compose config with local targets.
+    """
+    ports = cfg.ports
+    bridge = (
+        sys.executable,
+        "-m",
+        "airsweep.monitoring.statsd_bridge",
+        "--mapping",
+        str(cfg.root / "monitoring" / "statsd" / "mapping.yml"),
+        "--statsd-listen",
+        f"127.0.0.1:{ports['statsd']}",
+        "--web-listen",
+        f"127.0.0.1:{ports['statsd_exporter']}",
+    )
+    queue_exporter = (
+        sys.executable,
+        "-m",
+        "airsweep",
+        "component",
+        "queue-exporter",
+        "--env-file",
+        str(env_file(cfg)),
+    )
+    result = [
+        Program("statsd-exporter", bridge, "monitoring"),
+        Program("queue-exporter", queue_exporter, "monitoring"),
+    ]
+    binary = shutil.which("prometheus")
+    if binary:
+        argv = (
+            binary,
+            f"--config.file={cfg.path('prometheus', 'prometheus.yml')}",
+            f"--storage.tsdb.path={cfg.path('prometheus', 'data')}",
+            f"--web.listen-address=127.0.0.1:{ports['prometheus']}",
+            "--storage.tsdb.retention.time=7d",
+        )
+        result.append(Program("prometheus", argv, "monitoring"))
     return result
+
+
+def _render_prometheus(cfg: ClusterConfig, secrets: dict[str, str]) -> None:
+    """Write the native Prometheus config and Flower's password file (mode 0600)."""
+    password_file = cfg.path("prometheus", "flower_password")
+    password_file.parent.mkdir(exist_ok=True)
+    password_file.touch(mode=0o600, exist_ok=True)
+    password_file.write_text(secrets["AIRSWEEP_FLOWER_PASSWORD"])
+    ports = cfg.ports
+    targets = {
+        "prometheus": f"127.0.0.1:{ports['prometheus']}",
+        "statsd-exporter": f"127.0.0.1:{ports['statsd_exporter']}",
+        "flower": f"127.0.0.1:{ports['flower']}",
+        "queue-exporter": f"127.0.0.1:{ports['queue_exporter']}",
+    }
+    render_native_config(
+        cfg.root / "monitoring" / "prometheus" / "prometheus.yml",
+        targets,
+        cfg.path("prometheus", "prometheus.yml"),
+        password_file,
+    )
 
 
 def _prepare_state(cfg: ClusterConfig) -> dict[str, str]:
@@ -104,6 +171,7 @@ def _prepare_state(cfg: ClusterConfig) -> dict[str, str]:
     pw_file.chmod(0o600)
     if cfg.embedded_postgres:
         postgres.ensure_initialized(cfg, secrets["AIRSWEEP_POSTGRES_PASSWORD"])
+    _render_prometheus(cfg, secrets)
     config_path(cfg).write_text(render_config(cfg, programs(cfg, env)))
     return env
 
@@ -168,10 +236,7 @@ def _wait_healthy(
 def sync_pools(cfg: ClusterConfig, env: dict[str, str]) -> dict[str, int]:
     """Size the trial pools from the worker slots (``airflow/pools.json``) via the REST API."""
     spec = json.loads((cfg.root / "airflow" / "pools.json").read_text())
-    slots = {
-        "cpu": worker_concurrency("cpu", env) * cfg.cpu_workers,
-        "gpu": worker_concurrency("gpu", env),
-    }
+    slots = trial_slots(env)
     client = admin_client(cfg)
     try:
         sized = {}
@@ -240,6 +305,14 @@ def summary(cfg: ClusterConfig, pools: dict[str, int]) -> str:
         [
             f"  Airflow UI/API : {cfg.api_url}  (user admin)",
             f"  Flower         : http://127.0.0.1:{cfg.ports['flower']}  (user admin)",
+            f"  Prometheus     : http://127.0.0.1:{cfg.ports['prometheus']}"
+            + (
+                ""
+                if shutil.which("prometheus")
+                else "  (not installed: apt-get install prometheus)"
+            ),
+            f"  metrics        : http://127.0.0.1:{cfg.ports['statsd_exporter']}/metrics"
+            f" (StatsD in on udp {cfg.ports['statsd']})",
             f"  passwords      : {secrets_file(cfg)}  (AIRSWEEP_ADMIN_PASSWORD, ...)",
             f"  pools          : {pool_text}",
             f"  logs           : {cfg.log_dir}",

@@ -1,0 +1,130 @@
+"""StatsD metrics of airsweep itself (trials, batches, sweeps).
+
+The metric names are a public contract (the Prometheus mapping and the
+dashboards depend on them); docs/sweeps.md lists them. Every dynamic segment is
+sanitized to ``[A-Za-z0-9_-]``. Sending never raises: metrics must not fail a
+trial.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from typing import Any
+
+from airsweep.settings import get_settings
+
+logger = logging.getLogger(__name__)
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+SWEEP_ID_MAX = 64
+TRIAL_STATES = ("complete", "fail", "pruned")
+SWEEP_STATES = ("success", "failed")
+
+
+def segment(value: object) -> str:
+    """Sanitize one dotted-name segment: every character outside ``[A-Za-z0-9_-]`` -> ``_``."""
+    return _UNSAFE.sub("_", str(value)) or "_"
+
+
+def sweep_id(study_name: str) -> str:
+    """Return the short, sanitized id of a sweep used in metric names.
+
+    Names longer than 64 characters keep their start and get a hash suffix, so
+    the id stays short and unique.
+    """
+    sanitized = segment(study_name)
+    if len(sanitized) <= SWEEP_ID_MAX:
+        return sanitized
+    digest = hashlib.sha1(study_name.encode()).hexdigest()[:8]
+    return f"{sanitized[: SWEEP_ID_MAX - 9]}_{digest}"
+
+
+class Metrics:
+    """Emit airsweep's StatsD metrics.
+
+    Args:
+        client: A ``statsd.StatsClient``-like object (``incr``, ``timing``,
+            ``gauge``). Default: created on first use from
+            :func:`airsweep.settings.get_settings` (host and port).
+        prefix: First segment of every metric name.
+    """
+
+    def __init__(self, client: Any = None, prefix: str = "airsweep") -> None:
+        self._client = client
+        self.prefix = prefix
+
+    def _get_client(self) -> Any:
+        """Return the client, created from the settings on first use; ``None`` if that failed."""
+        if self._client is None:
+            import statsd
+
+            settings = get_settings()
+            try:
+                self._client = statsd.StatsClient(settings.statsd_host, settings.statsd_port)
+            except (OSError, ValueError) as exc:
+                logger.warning("StatsD disabled: cannot create client: %s", exc)
+                self._client = False
+        return self._client or None
+
+    def _send(self, kind: str, parts: tuple[object, ...], value: float) -> None:
+        """Send one metric; log and swallow any client error."""
+        name = ".".join([self.prefix, *(segment(part) for part in parts)])
+        try:
+            client = self._get_client()
+            if client is not None:
+                getattr(client, kind)(name, value)
+        except Exception as exc:  # metrics must never fail the caller
+            logger.debug("StatsD %s %s failed: %s", kind, name, exc)
+
+    def trial_started(self, model: str, queue: str, device: str) -> None:
+        """Count ``trial.started.<model>.<queue>.<device>``."""
+        self._send("incr", ("trial", "started", model, queue, device), 1)
+
+    def trial_finished(self, state: str, model: str, queue: str, device: str) -> None:
+        """Count ``trial.finished.<state>.<model>.<queue>.<device>``.
+
+        Args:
+            state: ``complete``, ``fail`` or ``pruned``.
+            model: Model family name.
+            queue: Queue of the batch.
+            device: Device the trial actually used.
+        """
+        if state not in TRIAL_STATES:
+            raise ValueError(f"state must be one of {TRIAL_STATES}, got {state!r}")
+        self._send("incr", ("trial", "finished", state, model, queue, device), 1)
+
+    def trial_duration(self, model: str, queue: str, device: str, ms: float) -> None:
+        """Time ``trial.duration.<model>.<queue>.<device>`` (fit time incl. CV, ms)."""
+        self._send("timing", ("trial", "duration", model, queue, device), ms)
+
+    def trial_score(self, sweep: str, model: str, value: float) -> None:
+        """Gauge ``trial.score.<sweep>.<model>``: the last trial's CV score."""
+        self._send("gauge", ("trial", "score", sweep_id(sweep), model), value)
+
+    def best_score(self, sweep: str, value: float) -> None:
+        """Gauge ``sweep.best_score.<sweep>``: best COMPLETE score so far."""
+        self._send("gauge", ("sweep", "best_score", sweep_id(sweep)), value)
+
+    def batch_duration(self, queue: str, ms: float) -> None:
+        """Time ``batch.duration.<queue>`` (ms)."""
+        self._send("timing", ("batch", "duration", queue), ms)
+
+    def prepare_duration(self, dataset: str, ms: float) -> None:
+        """Time ``data.prepare_duration.<dataset>`` (ms)."""
+        self._send("timing", ("data", "prepare_duration", dataset), ms)
+
+    def sweep_duration(self, dataset: str, ms: float) -> None:
+        """Time ``sweep.duration.<dataset>`` (ms, trigger to summary)."""
+        self._send("timing", ("sweep", "duration", dataset), ms)
+
+    def time_to_first_trial(self, dataset: str, ms: float) -> None:
+        """Time ``sweep.time_to_first_trial.<dataset>`` (ms, dag-run start to first trial)."""
+        self._send("timing", ("sweep", "time_to_first_trial", dataset), ms)
+
+    def sweep_finished(self, state: str) -> None:
+        """Count ``sweep.finished.<state>`` (``success`` or ``failed``)."""
+        if state not in SWEEP_STATES:
+            raise ValueError(f"state must be one of {SWEEP_STATES}, got {state!r}")
+        self._send("incr", ("sweep", "finished", state), 1)

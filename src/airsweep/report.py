@@ -1,0 +1,139 @@
+"""Human-readable views of a sweep's study: leaderboard, progress, timing."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+import optuna
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+
+LEADERBOARD_COLUMNS = (
+    "rank",
+    "number",
+    "model",
+    "value",
+    "cv_std",
+    "state",
+    "worker",
+    "queue",
+    "device",
+    "fit_seconds",
+)
+_FINISHED_ORDER = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+def leaderboard(study: optuna.Study, top: int = 10) -> list[dict[str, Any]]:
+    """Return the best ``top`` finished trials, best first.
+
+    COMPLETE trials come first, ordered by value in the study's direction and
+    ranked 1, 2, ...; PRUNED then FAIL trials follow, unranked (``rank`` None).
+
+    Args:
+        study: The sweep's study.
+        top: Number of rows.
+
+    Returns:
+        Rows with the keys of :data:`LEADERBOARD_COLUMNS`.
+    """
+    sign = -1.0 if study.direction == StudyDirection.MAXIMIZE else 1.0
+
+    def order(trial: FrozenTrial) -> tuple[int, float, int]:
+        value = sign * trial.value if trial.value is not None else 0.0
+        return _FINISHED_ORDER.index(trial.state), value, trial.number
+
+    finished = [t for t in study.get_trials(deepcopy=False) if t.state in _FINISHED_ORDER]
+    rows = []
+    for position, trial in enumerate(sorted(finished, key=order)[:top]):
+        attrs = trial.user_attrs
+        rows.append(
+            {
+                "rank": position + 1 if trial.state == TrialState.COMPLETE else None,
+                "number": trial.number,
+                "model": attrs.get("model"),
+                "value": trial.value,
+                "cv_std": attrs.get("cv_std"),
+                "state": trial.state.name,
+                "worker": attrs.get("worker"),
+                "queue": attrs.get("queue"),
+                "device": attrs.get("device_used"),
+                "fit_seconds": attrs.get("fit_seconds"),
+            }
+        )
+    return rows
+
+
+def format_leaderboard(rows: list[dict[str, Any]]) -> str:
+    """Format leaderboard rows as an aligned text table (floats to 4 decimals, None as ``-``)."""
+
+    def cell(value: Any) -> str:
+        if value is None:
+            return "-"
+        if isinstance(value, float):
+            return f"{value:.4f}"
+        return str(value)
+
+    table = [list(LEADERBOARD_COLUMNS)] + [
+        [cell(row[c]) for c in LEADERBOARD_COLUMNS] for row in rows
+    ]
+    widths = [max(len(line[i]) for line in table) for i in range(len(LEADERBOARD_COLUMNS))]
+    return "\n".join(
+        "  ".join(text.ljust(width) for text, width in zip(line, widths, strict=True)).rstrip()
+        for line in table
+    )
+
+
+def progress(study: optuna.Study, n_trials: int) -> dict[str, Any]:
+    """Return the sweep's progress for a one-line display.
+
+    Args:
+        study: The sweep's study.
+        n_trials: Planned number of trials.
+
+    Returns:
+        ``total``, ``done`` (finished in any state), ``by_state`` (lower-case
+        state -> count), ``percent``, and ``best_value`` / ``best_trial`` /
+        ``best_model`` (``None`` before the first COMPLETE trial).
+    """
+    trials = study.get_trials(deepcopy=False)
+    by_state = Counter(t.state.name.lower() for t in trials)
+    done = sum(by_state[s.name.lower()] for s in _FINISHED_ORDER)
+    best = _best(study)
+    return {
+        "total": n_trials,
+        "done": done,
+        "by_state": dict(sorted(by_state.items())),
+        "percent": round(100.0 * done / n_trials, 1) if n_trials else 100.0,
+        "best_value": best.value if best else None,
+        "best_trial": best.number if best else None,
+        "best_model": best.user_attrs.get("model") if best else None,
+    }
+
+
+def sweep_timing(study: optuna.Study) -> dict[str, Any]:
+    """Return when the first trial started and the last one finished.
+
+    Returns:
+        ``first_trial_start`` and ``last_trial_complete`` (ISO strings or
+        ``None``) and ``wall_seconds`` between them (``None`` if unknown).
+    """
+    trials = study.get_trials(deepcopy=False)
+    starts = [t.datetime_start for t in trials if t.datetime_start is not None]
+    ends = [t.datetime_complete for t in trials if t.datetime_complete is not None]
+    first: datetime | None = min(starts, default=None)
+    last: datetime | None = max(ends, default=None)
+    return {
+        "first_trial_start": first.isoformat() if first else None,
+        "last_trial_complete": last.isoformat() if last else None,
+        "wall_seconds": round((last - first).total_seconds(), 3) if first and last else None,
+    }
+
+
+def _best(study: optuna.Study) -> FrozenTrial | None:
+    """Return the best COMPLETE trial, or ``None``."""
+    try:
+        return study.best_trial
+    except ValueError:
+        return None

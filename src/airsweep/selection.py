@@ -1,0 +1,164 @@
+"""Pick the sweep's best trial, refit it, score it on held-out data and store it.
+
+Write order makes every crash point safe: model files first, then the model
+card that points at them, then the registry entry that points at the card.
+Each write is atomic (see :mod:`airsweep.artifacts`).
+"""
+
+from __future__ import annotations
+
+import io
+import platform
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from importlib import metadata
+from typing import Any
+
+import joblib
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from airsweep.artifacts import ArtifactStore, safe_key
+from airsweep.config import SweepConfig
+from airsweep.data import load_split
+from airsweep.models.base import CPU
+from airsweep.models.pipeline import build_pipeline
+from airsweep.models.registry import get_family
+from airsweep.models.scoring import score
+from airsweep.registry import ModelRegistry
+from airsweep.report import sweep_timing
+from airsweep.settings import get_settings
+from airsweep.space import model_params
+
+#: Distributions whose versions go into the model card.
+VERSIONED_PACKAGES = ("scikit-learn", "xgboost", "optuna", "pandas", "numpy")
+
+
+class NoCompletedTrialError(ValueError):
+    """The study has no COMPLETE trial to select."""
+
+
+def select_best(study: optuna.Study) -> FrozenTrial:
+    """Return the best COMPLETE trial in the study's direction.
+
+    Raises:
+        NoCompletedTrialError: no trial completed; the message counts trials by
+            state and quotes the first recorded error.
+    """
+    trials = study.get_trials(deepcopy=False)
+    if not any(t.state == TrialState.COMPLETE for t in trials):
+        counts = Counter(t.state.name for t in trials)
+        errors = [t.user_attrs["error"] for t in trials if "error" in t.user_attrs]
+        raise NoCompletedTrialError(
+            f"study {study.study_name!r} has no COMPLETE trial "
+            f"({dict(counts) or 'no trials'}); first error: {errors[0] if errors else None}"
+        )
+    return study.best_trial
+
+
+def finalize_best(
+    study: optuna.Study,
+    manifest: dict[str, Any],
+    config: SweepConfig,
+    store: ArtifactStore,
+    run_key: str,
+    registry: ModelRegistry,
+    n_jobs: int | None = None,
+) -> dict[str, Any]:
+    """Refit the best trial on the full training split, score it on the test split, store it.
+
+    The refit runs on the CPU (portable model files, whatever device the trial
+    used). Files go to ``runs/<run_key>/model/``: ``model.joblib`` (the whole
+    pipeline), ``model.ubj`` (XGBoost's native format, xgboost only) and
+    ``card.json``.
+
+    Args:
+        study: The sweep's study.
+        manifest: The dataset manifest.
+        config: The sweep config.
+        store: Artifact store.
+        run_key: Key of the sweep run.
+        registry: Registry receiving the model card.
+        n_jobs: Threads of the refit; default ``threads_per_slot`` from the settings.
+
+    Returns:
+        The model card (``model_uri``, ``card_uri`` included) plus ``promoted``:
+        whether the registry made it the champion of its dataset and metric.
+
+    Raises:
+        NoCompletedTrialError: no trial completed.
+    """
+    best = select_best(study)
+    model = best.user_attrs["model"]
+    params = model_params(model, best.params)
+    threads = n_jobs or get_settings().threads_per_slot
+    started = time.perf_counter()
+    pipeline = build_pipeline(manifest, model, params, threads, CPU, seed=config.seed)
+    pipeline.fit(*load_split(manifest, "train"))
+    refit_seconds = time.perf_counter() - started
+    test_score = score(pipeline, *load_split(manifest, "test"), manifest["metric"])
+
+    base = store.uri("runs", safe_key(run_key), "model")
+    buffer = io.BytesIO()
+    joblib.dump(pipeline, buffer)
+    model_uri = store.write_bytes(f"{base}/model.joblib", buffer.getvalue())
+    native = get_family(model).native_model(pipeline.named_steps["model"])
+    native_uri = store.write_bytes(f"{base}/model.ubj", native) if native is not None else None
+
+    card = {
+        "run_key": run_key,
+        "study_name": study.study_name,
+        "model": model,
+        "params": params,
+        "metric": manifest["metric"],
+        "direction": manifest["direction"],
+        "cv_score": best.value,
+        "cv_std": best.user_attrs.get("cv_std"),
+        "test_score": test_score,
+        "dataset": {
+            "name": manifest["dataset_name"],
+            "source": manifest["dataset"],
+            "fingerprint": manifest["fingerprint"],
+            "task_type": manifest["task_type"],
+            "target": manifest["target"],
+            "n_train": manifest["n_train"],
+            "n_test": manifest["n_test"],
+            "classes": manifest["classes"],
+        },
+        "trials": _trial_counts(study),
+        "sweep": sweep_timing(study),
+        "best_trial": {
+            "number": best.number,
+            "hostname": best.user_attrs.get("hostname"),
+            "queue": best.user_attrs.get("queue"),
+            "device": best.user_attrs.get("device_used"),
+            "worker": best.user_attrs.get("worker"),
+            "fit_seconds": best.user_attrs.get("fit_seconds"),
+        },
+        "refit": {"device": CPU, "n_jobs": threads, "seconds": round(refit_seconds, 3)},
+        "versions": _versions(),
+        "model_uri": model_uri,
+        "native_model_uri": native_uri,
+        "card_uri": f"{base}/card.json",
+        "created_at": datetime.now(UTC).isoformat(),
+    }
+    store.write_json(card["card_uri"], card)
+    return {**card, "promoted": registry.register(card)}
+
+
+def _trial_counts(study: optuna.Study) -> dict[str, int]:
+    """Count the study's trials by lower-case state, plus ``total``."""
+    counts = Counter(t.state.name.lower() for t in study.get_trials(deepcopy=False))
+    return {**dict(sorted(counts.items())), "total": sum(counts.values())}
+
+
+def _versions() -> dict[str, str | None]:
+    """Versions of Python and the libraries a stored model depends on."""
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for package in VERSIONED_PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return versions

@@ -1,0 +1,198 @@
+import gzip
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from airsweep.config import SweepConfig
+from airsweep.data import DatasetError, infer_task_type, load_split, prepare_dataset
+from airsweep.models.pipeline import build_pipeline
+
+
+def prepare(store, **params):
+    return prepare_dataset(SweepConfig.from_params(params), store, "run-1")
+
+
+@pytest.fixture
+def messy_csv(tmp_path):
+    """A small real-looking CSV: missing numbers, strings with gaps, a string target."""
+    rng = np.random.default_rng(0)
+    n = 60
+    frame = pd.DataFrame(
+        {
+            "age": rng.integers(18, 80, n).astype(float),
+            "income": rng.normal(50_000, 10_000, n),
+            "city": rng.choice(["paris", "lyon", "nice"], n),
+            "member": rng.choice([True, False], n),
+            "churn": np.where(rng.random(n) > 0.5, "yes", "no"),
+        }
+    )
+    frame.loc[[1, 5, 9], "age"] = np.nan
+    frame.loc[[2, 7], "city"] = np.nan
+    path = tmp_path / "customers.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_builtin_classification_dataset(store):
+    manifest = prepare(store, dataset="iris", models=["random_forest"], cv_folds=3)
+    assert manifest["task_type"] == "classification"
+    assert (manifest["metric"], manifest["direction"]) == ("accuracy", "maximize")
+    assert (manifest["n_rows"], manifest["n_train"], manifest["n_test"]) == (150, 120, 30)
+    assert manifest["classes"] == [0, 1, 2]
+    assert manifest["categorical"] == []
+    assert len(manifest["features"]) == 4
+    assert store.read_json(manifest["manifest_uri"]) == manifest
+    X, y = load_split(manifest, "test")
+    assert list(X.columns) == manifest["features"]
+    assert y.value_counts().to_dict() == {0: 10, 1: 10, 2: 10}  # stratified
+
+
+def test_builtin_regression_dataset(store):
+    manifest = prepare(store, dataset="diabetes", models=["ridge"])
+    assert manifest["task_type"] == "regression"
+    assert (manifest["metric"], manifest["direction"]) == ("rmse", "minimize")
+    assert manifest["classes"] is None
+    assert manifest["n_train"] + manifest["n_test"] == 442
+
+
+@pytest.mark.parametrize(
+    ("synthetic", "task_type", "classes"),
+    [
+        ({"rows": 200, "features": 6, "classes": 3}, "classification", [0, 1, 2]),
+        ({"rows": 120, "features": 4, "classes": 0, "noise": 0.5}, "regression", None),
+    ],
+)
+def test_synthetic_dataset(store, synthetic, task_type, classes):
+    manifest = prepare(store, dataset="synthetic", synthetic=synthetic, test_size=0.25)
+    assert manifest["task_type"] == task_type
+    assert manifest["classes"] == classes
+    assert manifest["n_rows"] == synthetic["rows"]
+    assert manifest["features"] == [f"x{i}" for i in range(synthetic["features"])]
+    X, _ = load_split(manifest, "train")
+    assert X.shape == (synthetic["rows"] * 3 // 4, synthetic["features"])
+
+
+def test_csv_with_missing_values_and_strings_trains_end_to_end(store, messy_csv):
+    manifest = prepare(store, dataset=str(messy_csv), target="churn", models=["random_forest"])
+    assert manifest["dataset_name"] == "customers"
+    assert manifest["task_type"] == "classification"
+    assert manifest["classes"] == ["no", "yes"]
+    assert manifest["categorical"] == ["city", "member"]
+    X_train, y_train = load_split(manifest, "train")
+    X_test, y_test = load_split(manifest, "test")
+    assert X_train["age"].isna().any() or X_test["age"].isna().any()
+    X_test = X_test.copy()
+    X_test.loc[X_test.index[0], "city"] = "marseille"  # unseen category
+    for model in ("random_forest", "xgboost", "logistic_regression"):
+        pipeline = build_pipeline(manifest, model, {}, n_jobs=1, device="cpu")
+        pipeline.fit(X_train, y_train)
+        assert set(pipeline.predict(X_test)) <= {"no", "yes"}
+
+
+def test_gzipped_csv_and_parquet_files(store, tmp_path):
+    frame = pd.DataFrame(
+        {"a": np.arange(40.0), "b": np.arange(40.0) ** 0.5, "y": np.arange(40) * 1.5}
+    )
+    with gzip.open(tmp_path / "d.csv.gz", "wt") as handle:
+        frame.to_csv(handle, index=False)
+    frame.to_parquet(tmp_path / "d.parquet")
+    from_csv = prepare(store, dataset=str(tmp_path / "d.csv.gz"), target="y")
+    from_parquet = prepare(store, dataset=(tmp_path / "d.parquet").as_uri(), target="y")
+    assert from_csv["task_type"] == from_parquet["task_type"] == "regression"
+    assert from_csv["fingerprint"] == from_parquet["fingerprint"]
+
+
+@pytest.mark.parametrize(
+    ("values", "task_type"),
+    [
+        (["a", "b", "a"], "classification"),
+        ([True, False, True], "classification"),
+        ([0, 1, 2, 1, 0], "classification"),
+        ([1.0, 2.0, 1.0], "classification"),
+        (list(range(100)), "regression"),
+        ([0.5, 1.25, 3.0], "regression"),
+    ],
+)
+def test_task_type_inference(values, task_type):
+    assert infer_task_type(pd.Series(values)) == task_type
+
+
+def test_an_explicit_metric_decides_an_ambiguous_target(store, tmp_path):
+    frame = pd.DataFrame({"x": np.arange(50.0), "y": np.arange(50) % 5})
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    auto = prepare(store, dataset=str(tmp_path / "t.csv"), target="y")
+    forced = prepare(store, dataset=str(tmp_path / "t.csv"), target="y", metric="mae")
+    assert auto["task_type"] == "classification"
+    assert (forced["task_type"], forced["metric"]) == ("regression", "mae")
+
+
+def test_fingerprint_is_stable_and_content_sensitive(store, tmp_path):
+    frame = pd.DataFrame({"x": np.arange(30.0), "y": np.arange(30) % 2})
+    frame.to_csv(tmp_path / "a.csv", index=False)
+    changed = frame.copy()
+    changed.loc[3, "x"] = 99.0
+    changed.to_csv(tmp_path / "b.csv", index=False)
+    first = prepare(store, dataset=str(tmp_path / "a.csv"), target="y")["fingerprint"]
+    again = prepare(store, dataset=str(tmp_path / "a.csv"), target="y")["fingerprint"]
+    edited = prepare(store, dataset=str(tmp_path / "b.csv"), target="y")["fingerprint"]
+    reseeded = prepare(store, dataset=str(tmp_path / "a.csv"), target="y", seed=7)["fingerprint"]
+    assert first == again
+    assert len({first, edited, reseeded}) == 3
+    assert len(first) == 64
+
+
+def write(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "params", "message"),
+    [
+        ("m.csv", "a,b\n1,2\n3,4\n", {"target": "y"}, "target: column 'y' not found in"),
+        ("e.csv", "", {"target": "y"}, "dataset: '{path}' is empty"),
+        ("h.csv", "a,y\n", {"target": "y"}, "dataset: '{path}' has no rows"),
+        ("s.csv", "a,y\n" + "1,k\n" * 10, {"target": "y"}, "target: 'y' has a single class ('k')"),
+        (
+            "f.csv",
+            "a,y\n" + "1,p\n" * 10 + "2,q\n" * 3,
+            {"target": "y", "cv_folds": 3},
+            "dataset: too few rows for cv_folds=3: class 'q' has 3 row(s), needs at least 4",
+        ),
+        (
+            "r.csv",
+            "a,y\n" + "".join(f"{i},{i * 0.5}\n" for i in range(6)),
+            {"target": "y", "cv_folds": 3},
+            "dataset: too few rows for cv_folds=3: 6 row(s), needs at least 7",
+        ),
+        (
+            "n.csv",
+            "a,y\n1,p\n2,\n3,q\n",
+            {"target": "y"},
+            "target: column 'y' has 1 missing value(s)",
+        ),
+        ("o.csv", "y\np\nq\n", {"target": "y"}, "dataset: '{path}' has no feature columns"),
+        ("g.parquet", b"\x00garbage\xff" * 10, {"target": "y"}, "dataset: cannot read '{path}'"),
+        (
+            "t.csv",
+            "a,y\n" + "1,p\n2,q\n" * 10,
+            {"target": "y", "task_type": "regression", "models": ["ridge"]},
+            "target: regression needs a numeric target",
+        ),
+    ],
+)
+def test_unusable_data_raises_a_one_line_reason(store, tmp_path, name, content, params, message):
+    path = write(tmp_path, name, content)
+    with pytest.raises(DatasetError) as info:
+        prepare(store, dataset=path, **params)
+    text = str(info.value)
+    assert text.startswith(message.format(path=path)), text
+    assert "\n" not in text
+
+
+def test_missing_file_is_reported(store, tmp_path):
+    path = str(tmp_path / "absent.csv")
+    with pytest.raises(DatasetError, match=r"^dataset: '.*absent\.csv' does not exist$"):
+        prepare(store, dataset=path, target="y")

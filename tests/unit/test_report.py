@@ -1,0 +1,92 @@
+import optuna
+import pytest
+from optuna.distributions import IntDistribution
+from optuna.trial import TrialState, create_trial
+
+from airsweep.report import format_leaderboard, leaderboard, progress, sweep_timing
+
+
+def add(study, state, value=None, model="xgboost"):
+    study.add_trial(
+        create_trial(
+            state=state,
+            value=value if state == TrialState.COMPLETE else None,
+            intermediate_values={0: value} if state == TrialState.PRUNED else {},
+            params={f"{model}.depth": 3},
+            distributions={f"{model}.depth": IntDistribution(1, 5)},
+            user_attrs={
+                "model": model,
+                "cv_std": 0.01,
+                "worker": "w1",
+                "queue": "cpu",
+                "device_used": "cpu",
+                "fit_seconds": 1.5,
+            },
+        )
+    )
+
+
+@pytest.fixture
+def study():
+    study = optuna.create_study(direction="minimize")
+    add(study, TrialState.COMPLETE, 3.0)
+    add(study, TrialState.FAIL)
+    add(study, TrialState.COMPLETE, 1.0, model="ridge")
+    add(study, TrialState.PRUNED, 0.5)
+    add(study, TrialState.COMPLETE, 2.0)
+    study.ask()  # running
+    return study
+
+
+def test_leaderboard_ranks_complete_trials_in_the_study_direction(study):
+    rows = leaderboard(study)
+    assert [(r["rank"], r["number"], r["state"]) for r in rows] == [
+        (1, 2, "COMPLETE"),
+        (2, 4, "COMPLETE"),
+        (3, 0, "COMPLETE"),
+        (None, 3, "PRUNED"),
+        (None, 1, "FAIL"),
+    ]
+    assert rows[0]["model"] == "ridge" and rows[0]["value"] == 1.0
+    assert leaderboard(study, top=2)[-1]["number"] == 4
+
+
+def test_formatted_leaderboard_is_aligned(study):
+    lines = format_leaderboard(leaderboard(study, top=3)).splitlines()
+    assert lines[0].split() == [
+        "rank",
+        "number",
+        "model",
+        "value",
+        "cv_std",
+        "state",
+        "worker",
+        "queue",
+        "device",
+        "fit_seconds",
+    ]
+    assert lines[1].split()[:4] == ["1", "2", "ridge", "1.0000"]
+    column = lines[0].index("model")
+    assert [line[column:].split()[0] for line in lines[1:]] == ["ridge", "xgboost", "xgboost"]
+    assert "-" in format_leaderboard([{**leaderboard(study)[4]}]).splitlines()[1].split()
+
+
+def test_progress_counts_states_and_best(study):
+    assert progress(study, 10) == {
+        "total": 10,
+        "done": 5,
+        "by_state": {"complete": 3, "fail": 1, "pruned": 1, "running": 1},
+        "percent": 50.0,
+        "best_value": 1.0,
+        "best_trial": 2,
+        "best_model": "ridge",
+    }
+    empty = progress(optuna.create_study(), 4)
+    assert (empty["done"], empty["best_value"], empty["percent"]) == (0, None, 0.0)
+
+
+def test_sweep_timing_spans_first_start_to_last_completion(study):
+    timing = sweep_timing(study)
+    assert timing["first_trial_start"] <= timing["last_trial_complete"]
+    assert timing["wall_seconds"] >= 0
+    assert sweep_timing(optuna.create_study())["wall_seconds"] is None

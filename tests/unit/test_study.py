@@ -1,0 +1,69 @@
+import optuna
+import pytest
+
+from airsweep.config import SweepConfig
+from airsweep.space import grid_search_space
+from airsweep.study import create_study, load_study, make_sampler, study_name_for
+
+GRID = {
+    "sampler": "grid",
+    "models": ["ridge"],
+    "n_trials": 3,
+    "search_space": {"ridge": {"alpha": {"type": "categorical", "choices": [0.1, 1.0, 10.0]}}},
+}
+
+
+def first_params(sampler):
+    study = optuna.create_study(sampler=sampler)
+    trial = study.ask()
+    return trial.suggest_float("x", 0, 1), trial.suggest_int("y", 0, 10**6)
+
+
+def test_study_name():
+    assert study_name_for("hpo_sweep", "manual__2026-01-01") == "hpo_sweep__manual__2026-01-01"
+
+
+def test_samplers_follow_the_config():
+    tpe = make_sampler(SweepConfig.from_params({}))
+    assert isinstance(tpe, optuna.samplers.TPESampler)
+    assert tpe._multivariate and tpe._constant_liar
+    assert isinstance(
+        make_sampler(SweepConfig.from_params({"sampler": "random"})), optuna.samplers.RandomSampler
+    )
+    assert isinstance(make_sampler(SweepConfig.from_params(GRID)), optuna.samplers.GridSampler)
+
+
+def test_streams_give_distinct_but_reproducible_seeds():
+    config = SweepConfig.from_params({"sampler": "random"})
+    a = first_params(make_sampler(config, stream="run/cpu/0/1"))
+    assert a == first_params(make_sampler(config, stream="run/cpu/0/1"))
+    assert a != first_params(make_sampler(config, stream="run/cpu/1/1"))
+    assert first_params(make_sampler(config)) == first_params(make_sampler(config))
+
+
+def test_create_is_idempotent_and_stores_config_and_manifest_summary(iris_config, iris_manifest):
+    storage = optuna.storages.InMemoryStorage()
+    create_study(storage, "s", "maximize", iris_config, iris_manifest)
+    create_study(storage, "s", "maximize", iris_config, iris_manifest)
+    assert len(storage.get_all_studies()) == 1
+    study = load_study(storage, "s", iris_config)
+    assert study.user_attrs["config"] == iris_config.to_dict()
+    assert study.user_attrs["manifest"]["fingerprint"] == iris_manifest["fingerprint"]
+    assert "train_uri" not in study.user_attrs["manifest"]
+    assert isinstance(study.pruner, optuna.pruners.MedianPruner)
+    with pytest.raises(ValueError, match="already exists with direction maximize, not minimize"):
+        create_study(storage, "s", "minimize", iris_config)
+
+
+def test_grid_sampler_survives_ask_and_tell_past_the_end_of_the_grid():
+    config = SweepConfig.from_params(GRID)
+    storage = optuna.storages.InMemoryStorage()
+    create_study(storage, "g", "minimize", config)
+    study = load_study(storage, "g", config)
+    seen = []
+    for _ in range(4):  # one more than the grid: stock GridSampler raises in tell here
+        trial = study.ask()
+        seen.append(trial.suggest_categorical("ridge.alpha", [0.1, 1.0, 10.0]))
+        study.tell(trial, 1.0)
+    assert sorted(seen[:3]) == grid_search_space(config)["ridge.alpha"]
+    assert len(study.trials) == 4
