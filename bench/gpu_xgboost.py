@@ -203,6 +203,9 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         "repeat": job["repeat"],
         "n_jobs": job["n_jobs"],
         "queue": queue,
+        "rows": manifest["n_rows"],
+        "features": len(manifest["features"]),
+        "cv_folds": job["cv_folds"],
         "params": {k.split(".", 1)[-1]: v for k, v in trial.params.items()},
         "state": trial.state.name,
         "score": trial.value,
@@ -411,32 +414,34 @@ def table(records: list[dict[str, Any]], args: argparse.Namespace) -> str:
         return "-" if value is None else f"{value:.{digits}f}"
 
     labels = {"gpu": "gpu queue", "cpu-all": "cpu, all cores", "cpu-1": "cpu, 1 thread"}
+    first = records[0]
+    rows = first.get("rows", args.rows)
+    folds = first.get("cv_folds", args.cv_folds)
+    fit_rows = int(rows * 0.8 * (folds - 1) / folds)
     lines = [
-        f"Trial = {args.cv_folds}-fold CV on {args.rows:,} rows x {args.features} features "
-        f"(fits on ~{int(args.rows * 0.8 * (args.cv_folds - 1) / args.cv_folds):,} rows); "
-        "median `fit_seconds` per trial (airsweep's user attr).",
+        f"Trial = {folds}-fold CV on {rows:,} rows x {first.get('features', args.features)} "
+        f"features (fits on ~{fit_rows:,} rows); median `fit_seconds` per trial "
+        "(airsweep's user attr).",
         "",
-        "| trial | "
-        + " | ".join(f"{labels[m]} s" for m in modes)
-        + " | "
-        + " | ".join(f"speedup vs {labels[m]}" for m in modes if m != "gpu")
-        + " |",
-        "|---" * (2 * len(modes) + (0 if "gpu" in modes else 1)) + "|",
     ]
+    others = [m for m in modes if m != "gpu"] if "gpu" in modes else []
+    header = ["trial", *(f"{labels[m]} s" for m in modes)]
+    header += [f"speedup vs {labels[m]}" for m in others]
+    lines += [_row(header), _row(["---"] * len(header))]
     for point in points:
         secs = {m: med(m, point, "fit_seconds") for m in modes}
         ratios = [
-            fmt(secs[m] / secs["gpu"], 1) + "x" if secs.get("gpu") and secs[m] else "-"
-            for m in modes
-            if m != "gpu"
+            fmt(secs[m] / secs["gpu"], 1) + "x" if secs["gpu"] and secs[m] else "-" for m in others
         ]
-        lines.append(
-            f"| {point} | "
-            + " | ".join(fmt(secs[m]) for m in modes)
-            + " | "
-            + " | ".join(ratios)
-            + " |"
-        )
+        lines.append(_row([point, *(fmt(secs[m]) for m in modes), *ratios]))
+    if len(points) > 1:
+        meds = {m: [med(m, p, "fit_seconds") for p in points] for m in modes}
+        totals = {m: sum(v) if None not in v else None for m, v in meds.items()}
+        ratios = [
+            fmt(totals[m] / totals["gpu"], 1) + "x" if totals["gpu"] and totals[m] else "-"
+            for m in others
+        ]
+        lines.append(_row(["**all points (sum)**", *(fmt(totals[m]) for m in modes), *ratios]))
     lines += [
         "",
         "| mode | n_jobs | trials | device_used | booster device | score (median) | "
@@ -462,6 +467,11 @@ def table(records: list[dict[str, Any]], args: argparse.Namespace) -> str:
             "the speedup columns compare CPU runs, not a GPU.",
         ]
     return "\n".join(lines) + "\n"
+
+
+def _row(cells: list[str]) -> str:
+    """One Markdown table row."""
+    return "| " + " | ".join(cells) + " |"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -73,16 +73,6 @@ class AirflowClient:
             raise AirflowAPIError(response.status_code, response.text)
         return response.json()
 
-    def upsert_pool(self, name: str, slots: int, description: str) -> None:
-        """Create pool ``name`` or update its slots and description."""
-        body = {"name": name, "slots": slots, "description": description, "include_deferred": False}
-        try:
-            self.request("PATCH", f"/pools/{name}", json=body)
-        except AirflowAPIError as exc:
-            if exc.status != 404:
-                raise
-            self.request("POST", "/pools", json=body)
-
     def wait_for_dag(self, dag_id: str, timeout_s: float = 120) -> dict[str, Any]:
         """Wait until ``dag_id`` is parsed into the database and return it."""
         deadline = time.monotonic() + timeout_s

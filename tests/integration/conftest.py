@@ -23,6 +23,22 @@ from airsweep.cluster.config import PORT_OFFSETS, ClusterConfig
 from airsweep.envfile import read_env_file
 
 ROOT = Path(__file__).resolve().parents[2]
+SWEEP = "hpo_sweep"
+
+#: A small sweep over both queues with one model that always fails: random forest and
+#: a logistic regression whose only C is invalid on the cpu queue, xgboost on the gpu queue.
+E2E_CONF = {
+    "dataset": "breast_cancer",
+    "models": ["random_forest", "logistic_regression", "xgboost"],
+    "device": {"xgboost": "gpu"},
+    "n_trials": 9,
+    "cv_folds": 2,
+    "search_space": {
+        "random_forest": {"n_estimators": {"type": "int", "low": 10, "high": 30}},
+        "logistic_regression": {"C": {"type": "categorical", "choices": [-1.0]}},
+        "xgboost": {"n_estimators": {"type": "int", "low": 10, "high": 40}},
+    },
+}
 
 
 def _ports_free(base: int) -> bool:
@@ -62,6 +78,19 @@ class Cluster:
     @property
     def secrets(self) -> dict[str, str]:
         return read_env_file(self.cfg.path("secrets.env"))
+
+    @property
+    def optuna_storage(self) -> str:
+        return read_env_file(self.cfg.path("cluster.env"))["AIRSWEEP_OPTUNA_STORAGE"]
+
+    @property
+    def artifact_uri(self) -> str:
+        return read_env_file(self.cfg.path("cluster.env"))["AIRSWEEP_ARTIFACT_URI"]
+
+    def trigger(self, conf: dict) -> str:
+        """Trigger an hpo_sweep run through the REST API; return its run id."""
+        self.client.wait_for_dag(SWEEP)
+        return self.client.trigger(SWEEP, conf)["dag_run_id"]
 
     def cluster_processes(self) -> list[psutil.Process]:
         """Every live process whose command line mentions this cluster's state dir."""
@@ -104,3 +133,20 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             proc.kill()
         assert down.returncode == 0, down.stderr
         assert not leftovers, f"processes left after down: {[p.cmdline() for p in leftovers]}"
+
+
+@dataclass
+class FinishedSweep:
+    """A sweep that ran to the end on the test cluster."""
+
+    run_id: str
+    run: dict
+    conf: dict
+
+
+@pytest.fixture(scope="session")
+def finished_sweep(cluster: Cluster) -> FinishedSweep:
+    """Run :data:`E2E_CONF` once; sweep and monitoring tests inspect it."""
+    run_id = cluster.trigger(E2E_CONF)
+    run = cluster.client.wait_for_run(SWEEP, run_id, timeout_s=900)
+    return FinishedSweep(run_id, run, E2E_CONF)

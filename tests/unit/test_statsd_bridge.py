@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import statsd
 from prometheus_client.parser import text_string_to_metric_families
 from test_statsd_mapping import AIRFLOW_REFERENCE, AIRSWEEP, DROP  # same folder (rootdir import)
 
-import statsd
 from airsweep.monitoring.mapping import MetricMapper, MetricType, load_mapping
 from airsweep.monitoring.statsd_bridge import (
     Sample,

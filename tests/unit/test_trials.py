@@ -231,3 +231,17 @@ def test_gpu_batch_without_cuda_fails_when_fallback_is_fail(gpu_sweep, metrics):
             batch(2, "xgboost", "gpu"), manifest, config, study, context(queue="gpu"), metrics
         )
     assert study.trials == []
+
+
+def test_an_interrupted_trial_is_failed_before_the_interrupt_propagates(
+    study, iris_config, iris_manifest, metrics, monkeypatch
+):
+    def interrupted(trial, model, space):
+        raise KeyboardInterrupt("task timeout")
+
+    monkeypatch.setattr(trials_module, "suggest", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_trial_batch(batch(2), iris_manifest, iris_config, study, context(), metrics)
+    [trial] = study.trials
+    assert trial.state == TrialState.FAIL
+    assert trial.user_attrs["error"] == "interrupted: KeyboardInterrupt('task timeout')"

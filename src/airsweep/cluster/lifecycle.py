@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -13,20 +12,15 @@ from pathlib import Path
 
 from airsweep.client import AirflowClient
 from airsweep.cluster import postgres, redis_server
+from airsweep.cluster.bootstrap import pool_sizes
 from airsweep.cluster.components import (
     WORKER_QUEUES,
     component,
     core_component_names,
-    trial_slots,
 )
 from airsweep.cluster.config import ClusterConfig
 from airsweep.cluster.environment import (
-    AIRFLOW_DB,
-    OPTUNA_DB,
-    database_url,
     native_environment,
-    optuna_storage_url,
-    passwords_file,
 )
 from airsweep.cluster.health import api_health_problems, celery_queues, missing_queues
 from airsweep.cluster.secrets import load_or_create_secrets
@@ -166,9 +160,6 @@ def _prepare_state(cfg: ClusterConfig) -> dict[str, str]:
     secrets = load_or_create_secrets(secrets_file(cfg))
     env = native_environment(cfg, secrets)
     write_env_file(env_file(cfg), env, header="Rendered by `airsweep up`; do not edit.")
-    pw_file = passwords_file(cfg)
-    pw_file.write_text(json.dumps({"admin": secrets["AIRSWEEP_ADMIN_PASSWORD"]}) + "\n")
-    pw_file.chmod(0o600)
     if cfg.embedded_postgres:
         postgres.ensure_initialized(cfg, secrets["AIRSWEEP_POSTGRES_PASSWORD"])
     _render_prometheus(cfg, secrets)
@@ -193,20 +184,25 @@ def _check_processes(cfg: ClusterConfig, sup: Supervisor, names: list[str]) -> N
             raise _fail(cfg, name, f"process is {info['statename']} ({info['description']})")
 
 
-def _migrate(cfg: ClusterConfig, env: dict[str, str], out: Printer) -> None:
+def _bootstrap(cfg: ClusterConfig, env: dict[str, str], out: Printer) -> None:
+    """Run ``airsweep bootstrap`` (the same step as compose's airflow-init) with the cluster env.
+
+    Creates the databases, migrates the schema, writes the admin password
+    file and sizes the pools; its output goes to ``logs/bootstrap.log``.
+    """
     started = time.monotonic()
-    out("migrating the Airflow database ...")
-    log = cfg.log_dir / "db-migrate.log"
+    out("bootstrapping: databases, schema migration, pools ...")
+    log = cfg.log_dir / "bootstrap.log"
     with log.open("w") as handle:
         result = subprocess.run(
-            [str(Path(sys.executable).parent / "airflow"), "db", "migrate"],
-            env={**os.environ, **env},
+            [sys.executable, "-m", "airsweep", "bootstrap"],
+            env={**os.environ, **env, "AIRSWEEP_ROOT": str(cfg.root)},
             stdout=handle,
             stderr=subprocess.STDOUT,
         )
     if result.returncode != 0:
-        raise _fail(cfg, "db-migrate", f"exit code {result.returncode}")
-    out(f"  database ready ({time.monotonic() - started:.0f}s)")
+        raise _fail(cfg, "bootstrap", f"exit code {result.returncode}")
+    out(f"  ready ({time.monotonic() - started:.0f}s)")
 
 
 def _wait_healthy(
@@ -233,21 +229,6 @@ def _wait_healthy(
     raise _fail(cfg, name, f"not healthy after {timeout_s:.0f}s: {'; '.join(problems)}")
 
 
-def sync_pools(cfg: ClusterConfig, env: dict[str, str]) -> dict[str, int]:
-    """Size the trial pools from the worker slots (``airflow/pools.json``) via the REST API."""
-    spec = json.loads((cfg.root / "airflow" / "pools.json").read_text())
-    slots = trial_slots(env)
-    client = admin_client(cfg)
-    try:
-        sized = {}
-        for name, pool in spec.items():
-            sized[name] = slots[pool["slots_per"]]
-            client.upsert_pool(name, sized[name], pool["description"])
-    finally:
-        client.close()
-    return sized
-
-
 def admin_client(cfg: ClusterConfig) -> AirflowClient:
     """An API client logged in as ``admin`` with the generated password."""
     secrets = load_or_create_secrets(secrets_file(cfg))
@@ -272,7 +253,7 @@ def up(cfg: ClusterConfig, out: Printer = print, timeout_s: float = 300) -> None
         running = all(states.get(p.name, {}).get("statename") == "RUNNING" for p in all_programs)
         if not changed and running and not api_health_problems(cfg.api_url):
             out("cluster is already up")
-            out(summary(cfg, sync_pools(cfg, env)))
+            out(summary(cfg, env))
             return
     else:
         sup.start_daemon()
@@ -282,25 +263,20 @@ def up(cfg: ClusterConfig, out: Printer = print, timeout_s: float = 300) -> None
     if cfg.embedded_postgres or cfg.embedded_redis:
         out("starting Postgres and Redis ...")
     _check_processes(cfg, sup, [p.name for p in all_programs if p.group == "infra"])
-    try:
-        postgres.ensure_databases(database_url(cfg, env), [AIRFLOW_DB])
-        postgres.ensure_databases(optuna_storage_url(cfg, env), [OPTUNA_DB])
-    except postgres.PostgresError as exc:
-        raise _fail(cfg, "postgres", str(exc)) from exc
-    _migrate(cfg, env, out)
+    _bootstrap(cfg, env, out)
     out("starting Airflow and Celery components ...")
     for program in all_programs:
         if program.group != "infra":
             sup.start(program)
     _wait_healthy(cfg, sup, env, timeout_s, out)
-    pools = sync_pools(cfg, env)
     out(f"cluster healthy in {time.monotonic() - started:.0f}s")
-    out(summary(cfg, pools))
+    out(summary(cfg, env))
 
 
-def summary(cfg: ClusterConfig, pools: dict[str, int]) -> str:
-    """The URLs, credentials location and log directory a user needs."""
-    pool_text = ", ".join(f"{name}={slots}" for name, slots in pools.items())
+def summary(cfg: ClusterConfig, env: dict[str, str]) -> str:
+    """The URLs, credentials location, pool sizes and log directory a user needs."""
+    pools = pool_sizes(cfg.root, env)
+    pool_text = ", ".join(f"{name}={slots}" for name, (slots, _) in pools.items())
     return "\n".join(
         [
             f"  Airflow UI/API : {cfg.api_url}  (user admin)",

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import warnings
 
 from airsweep.models.base import CPU, DEVICES, GPU
 
 FALLBACKS = ("cpu", "fail")
+#: "[12:40:26] WARNING: /path/src/context.cc:53: " in front of XGBoost's log messages.
+_XGB_LOG_PREFIX = re.compile(r"^.*?WARNING: \S+:\d+: ")
 
 
 class GpuUnavailableError(RuntimeError):
@@ -48,7 +51,7 @@ def cuda_status() -> tuple[bool, str | None]:
     used = config["learner"]["generic_param"]["device"]
     if used.startswith("cuda"):
         return True, None
-    messages = "; ".join(str(w.message).split("WARNING: ")[-1].strip() for w in caught)
+    messages = "; ".join(_XGB_LOG_PREFIX.sub("", str(w.message)).strip() for w in caught)
     return False, f"xgboost trained on {used} when asked for cuda" + (
         f" ({messages})" if messages else ""
     )

@@ -1,0 +1,140 @@
+"""hpo_sweep end to end on the real cluster, checked from the API, the study and the registry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlparse
+
+import joblib
+import optuna
+import pytest
+from sklearn.metrics import accuracy_score
+
+from airsweep.artifacts import ArtifactStore
+from airsweep.data import load_split
+from airsweep.registry import ModelRegistry
+from airsweep.study import study_name_for
+from tests.integration.conftest import SWEEP
+
+pytestmark = pytest.mark.integration
+
+
+def _study(cluster, run_id):
+    return optuna.load_study(
+        study_name=study_name_for(SWEEP, run_id), storage=cluster.optuna_storage
+    )
+
+
+def test_sweep_succeeds_and_runs_every_trial(cluster, finished_sweep):
+    assert finished_sweep.run["state"] == "success"
+    trials = _study(cluster, finished_sweep.run_id).get_trials()
+    assert len(trials) == finished_sweep.conf["n_trials"]
+    states = {t.state for t in trials}
+    assert states <= {
+        optuna.trial.TrialState.COMPLETE,
+        optuna.trial.TrialState.PRUNED,
+        optuna.trial.TrialState.FAIL,
+    }
+    failed = [t for t in trials if t.state == optuna.trial.TrialState.FAIL]
+    # logistic_regression's only C (-1) is invalid: each of its trials fails, alone.
+    assert {t.user_attrs["model"] for t in failed} == {"logistic_regression"}
+    assert len(failed) == 3
+    assert all("C" in t.user_attrs["error"] for t in failed)
+
+
+def test_each_batch_ran_on_a_worker_of_its_queue(cluster, finished_sweep):
+    client = cluster.client
+    tis = client.task_instances(SWEEP, finished_sweep.run_id)
+    mapped = [ti for ti in tis if ti["task_id"] in ("cpu_trials", "gpu_trials")]
+    assert {ti["task_id"] for ti in mapped} == {"cpu_trials", "gpu_trials"}
+    for ti in mapped:
+        queue = ti["task_id"].removesuffix("_trials")
+        assert (ti["state"], ti["queue"], ti["pool"]) == ("success", queue, f"{queue}_trials")
+        summary = client.xcom(SWEEP, finished_sweep.run_id, ti["task_id"], ti["map_index"])
+        assert summary["queue"] == queue
+        assert summary["worker"] == f"worker-{queue}"
+    for trial in _study(cluster, finished_sweep.run_id).get_trials():
+        attrs = trial.user_attrs
+        assert attrs["worker"] == f"worker-{attrs['queue']}"
+        expected_queue = "gpu" if attrs["model"] == "xgboost" else "cpu"
+        assert attrs["queue"] == expected_queue
+
+
+def test_gpu_trials_record_the_device_they_really_used(cluster, finished_sweep):
+    gpu_trials = [
+        t
+        for t in _study(cluster, finished_sweep.run_id).get_trials()
+        if t.user_attrs["queue"] == "gpu"
+    ]
+    assert gpu_trials
+    for trial in gpu_trials:
+        assert trial.user_attrs["device_requested"] == "gpu"
+        # This machine has no GPU: the default fallback trains on the CPU and says why.
+        assert trial.user_attrs["device_used"] == "cpu"
+        assert "cuda" in trial.user_attrs["fallback_reason"].lower()
+
+
+def test_stored_model_is_the_best_complete_trial_and_matches_its_card(cluster, finished_sweep):
+    client = cluster.client
+    run_id = finished_sweep.run_id
+    card = client.xcom(SWEEP, run_id, "select_refit_store")
+    study = _study(cluster, run_id)
+    assert card["best_trial"]["number"] == study.best_trial.number
+    assert card["cv_score"] == pytest.approx(study.best_value)
+    assert study.best_trial.state == optuna.trial.TrialState.COMPLETE
+
+    manifest = client.xcom(SWEEP, run_id, "prepare_data")
+    x_test, y_test = load_split(manifest, "test")
+    model = joblib.load(Path(urlparse(card["model_uri"]).path))
+    assert accuracy_score(y_test, model.predict(x_test)) == pytest.approx(card["test_score"])
+
+    registry = ModelRegistry(ArtifactStore(cluster.artifact_uri))
+    assert registry.get(run_id)["card_uri"] == card["card_uri"]
+
+    report = client.xcom(SWEEP, run_id, "report")
+    assert report["leaderboard"][0]["number"] == study.best_trial.number
+
+
+@pytest.mark.parametrize(
+    ("conf", "field"),
+    [
+        ({"n_trials": -1}, "n_trials"),
+        ({"models": ["svm"]}, "models"),
+        ({"metric": "bogus"}, "metric"),
+        ({"cv_folds": 1}, "cv_folds"),
+    ],
+)
+def test_invalid_conf_is_rejected_with_400_and_creates_no_run(cluster, conf, field):
+    from airsweep.client import AirflowAPIError
+
+    client = cluster.client
+    client.wait_for_dag(SWEEP)
+    before = client.request("GET", f"/dags/{SWEEP}/dagRuns")["total_entries"]
+    with pytest.raises(AirflowAPIError) as info:
+        client.trigger(SWEEP, conf)
+    assert info.value.status == 400
+    assert field in info.value.message
+    assert client.request("GET", f"/dags/{SWEEP}/dagRuns")["total_entries"] == before
+
+
+def test_bad_input_fails_once_at_validation_with_no_trials(cluster, tmp_path):
+    single_class = tmp_path / "one_class.csv"
+    single_class.write_text("a,b,label\n" + "".join(f"{i},{i * 2},yes\n" for i in range(30)))
+    tmp_path.chmod(0o755)
+    cases = {
+        "prepare_data": {"dataset": str(single_class), "target": "label"},
+        "validate": {
+            "models": ["xgboost"],
+            "search_space": {"xgboost": {"max_depth": {"type": "int", "low": 9, "high": 3}}},
+        },
+    }
+    runs = {task: cluster.trigger(conf) for task, conf in cases.items()}
+    for failing_task, run_id in runs.items():
+        run = cluster.client.wait_for_run(SWEEP, run_id, timeout_s=300)
+        assert run["state"] == "failed"
+        tis = {ti["task_id"]: ti for ti in cluster.client.task_instances(SWEEP, run_id)}
+        assert tis[failing_task]["state"] == "failed"
+        assert tis[failing_task]["try_number"] == 1, "bad input must not be retried"
+        assert tis["create_study"]["state"] == "upstream_failed"
+        with pytest.raises(KeyError):
+            _study(cluster, run_id)
