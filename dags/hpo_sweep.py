@@ -66,9 +66,11 @@ def create_study(config: dict, manifest: dict, run_id: str | None = None) -> str
 @task
 def plan(config: dict, queue: str) -> list:
     """The trial batches of one queue (the planner splits trials across both)."""
+    import os
+
     from airsweep import pipeline
 
-    return pipeline.plan(config)[queue]
+    return pipeline.plan(config, os.environ.get("AIRFLOW__CELERY__BROKER_URL", ""))[queue]
 
 
 @task

@@ -53,6 +53,20 @@ def _cmd_up(args: argparse.Namespace, cfg: ClusterConfig) -> int:
     return 0
 
 
+def _cmd_scale(args: argparse.Namespace, cfg: ClusterConfig) -> int:
+    from airsweep.cluster.lifecycle import ClusterError, scale
+
+    if os.environ.get("AIRSWEEP_CPU_WORKERS"):
+        print("airsweep scale: unset AIRSWEEP_CPU_WORKERS; it overrides the scale", file=sys.stderr)
+        return 2
+    try:
+        scale(cfg, args.cpu_workers, timeout_s=args.timeout)
+    except ClusterError as exc:
+        print(f"airsweep scale: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _cmd_down(args: argparse.Namespace, cfg: ClusterConfig) -> int:
     from airsweep.cluster.lifecycle import down
 
@@ -155,6 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_up = sub.add_parser("up", help="start the native cluster and wait until it is healthy")
     p_up.add_argument("--timeout", type=float, default=300, help="seconds to wait for health")
     sub.add_parser("down", help="stop every component; keep data")
+    p_scale = sub.add_parser("scale", help="set the number of cpu workers; pools follow")
+    p_scale.add_argument("--cpu-workers", type=int, required=True, help="workers on default,cpu")
+    p_scale.add_argument("--timeout", type=float, default=300, help="seconds to wait for health")
     sub.add_parser("status", help="show each component's state (exit 1 unless all healthy)")
     p_clean = sub.add_parser("clean", help="stop the cluster and delete its state directory")
     p_clean.add_argument("--yes", action="store_true", help="do not ask for confirmation")
@@ -189,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {
         "up": _cmd_up,
         "down": _cmd_down,
+        "scale": _cmd_scale,
         "status": _cmd_status,
         "clean": _cmd_clean,
         "init-compose": _cmd_init_compose,

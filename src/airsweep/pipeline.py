@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from airsweep.artifacts import ArtifactStore
+from airsweep.cluster.components import WORKER_QUEUES
+from airsweep.cluster.health import live_slots
 from airsweep.config import SweepConfig
 from airsweep.data import prepare_dataset
 from airsweep.metrics import Metrics
@@ -59,10 +61,18 @@ def open_study(
     return name
 
 
-def plan(config: dict[str, Any], settings: Settings | None = None) -> dict[str, list[dict]]:
-    """Split the trials into batches per queue, sized to the worker slots."""
+def plan(
+    config: dict[str, Any], broker_url: str = "", settings: Settings | None = None
+) -> dict[str, list[dict]]:
+    """Split the trials into batches per queue, sized to the worker slots.
+
+    The slots are those of the workers consuming each queue right now (asked
+    over the broker, so scaled workers count); if no worker answers, the
+    configured slots (``AIRSWEEP_*_WORKERS`` x concurrency) are used.
+    """
     settings = settings or get_settings()
-    slots = settings.slots
+    live = live_slots(broker_url, WORKER_QUEUES) if broker_url else {}
+    slots = {kind: live.get(kind) or settings.slots[kind] for kind in WORKER_QUEUES}
     return plan_batches(SweepConfig.from_dict(config), slots["cpu"], slots["gpu"])
 
 

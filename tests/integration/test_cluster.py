@@ -112,3 +112,21 @@ def _process_info(cluster):
     from airsweep.cluster.supervisor import Supervisor
 
     return list(Supervisor(cluster.cfg).states().values())
+
+
+def test_scaling_cpu_workers_adds_a_worker_and_resizes_the_pool(cluster):
+    before = {p["name"]: p["pid"] for p in _process_info(cluster)}
+    result = cluster.airsweep("scale", "--cpu-workers", "2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    after = {p["name"]: p for p in _process_info(cluster)}
+    assert after["worker-cpu-2"]["statename"] == "RUNNING"
+    assert after["scheduler"]["pid"] == before["scheduler"], "scaling must not restart others"
+    pools = {p["name"]: p["slots"] for p in cluster.client.request("GET", "/pools")["pools"]}
+    assert pools["cpu_trials"] == 4
+
+    result = cluster.airsweep("scale", "--cpu-workers", "1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    names = {p["name"] for p in _process_info(cluster)}
+    assert "worker-cpu-2" not in names
+    pools = {p["name"]: p["slots"] for p in cluster.client.request("GET", "/pools")["pools"]}
+    assert pools["cpu_trials"] == 2

@@ -9,6 +9,7 @@ from airsweep.cluster.components import (
     UnknownComponentError,
     component,
     core_component_names,
+    trial_slots,
     worker_concurrency,
 )
 from airsweep.cluster.config import DEFAULT_PORT_BASE, ClusterConfig, ClusterConfigError
@@ -151,7 +152,22 @@ def test_core_components_scale_cpu_workers():
     ]
 
 
-def test_supervisor_config_groups_programs_and_keeps_secrets_out(tmp_path):
+def test_scale_file_sets_cpu_workers_unless_the_variable_does(tmp_path):
+    assert ClusterConfig.from_env(ROOT, {"AIRSWEEP_HOME": str(tmp_path)}).cpu_workers == 1
+    write_env_file(tmp_path / "scale.env", {"AIRSWEEP_CPU_WORKERS": "3"})
+    assert ClusterConfig.from_env(ROOT, {"AIRSWEEP_HOME": str(tmp_path)}).cpu_workers == 3
+    env = {"AIRSWEEP_HOME": str(tmp_path), "AIRSWEEP_CPU_WORKERS": "2"}
+    assert ClusterConfig.from_env(ROOT, env).cpu_workers == 2
+
+
+def test_trial_slots_follow_workers_and_concurrency():
+    env = {"AIRSWEEP_CPU_WORKER_CONCURRENCY": "3", "AIRSWEEP_CPU_WORKERS": "2"}
+    assert trial_slots(env) == {"cpu": 6, "gpu": 1}
+    with pytest.raises(ValueError, match="AIRSWEEP_GPU_WORKERS"):
+        trial_slots({"AIRSWEEP_GPU_WORKERS": "none"})
+
+
+def test_supervisor_config_isolates_programs_and_keeps_secrets_out(tmp_path):
     cfg = ClusterConfig.from_env(ROOT, {"AIRSWEEP_HOME": str(tmp_path)})
     text = render_config(
         cfg,
@@ -166,8 +182,10 @@ def test_supervisor_config_groups_programs_and_keeps_secrets_out(tmp_path):
             ),
         ],
     )
-    assert "[group:infra]\nprograms=redis" in text
-    assert "[group:airflow]\nprograms=worker-cpu" in text
+    # No [group:] sections: each program is its own group, so adding a worker
+    # (scaling) does not restart the others.
+    assert "[group:" not in text
+    assert "[program:redis]" in text and "[program:worker-cpu]" in text
     assert "command=airsweep component worker-cpu -H w@%%h" in text  # % escaped for supervisor
     assert 'environment=AIRSWEEP_WORKER_NAME="worker-cpu"' in text
     assert "stopwaitsecs=300" in text

