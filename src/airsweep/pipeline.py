@@ -11,6 +11,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import optuna
+
 from airsweep.artifacts import ArtifactStore
 from airsweep.cluster.components import WORKER_QUEUES
 from airsweep.cluster.health import live_slots
@@ -24,6 +26,14 @@ from airsweep.selection import finalize_best
 from airsweep.settings import Settings, get_settings
 from airsweep.study import create_study, load_study, study_name_for
 from airsweep.trials import BatchContext, run_trial_batch
+
+
+def _open(
+    config: dict[str, Any], study_name: str, settings: Settings
+) -> tuple[SweepConfig, optuna.Study]:
+    """The sweep's config and its study, loaded from the study database."""
+    cfg = SweepConfig.from_dict(config)
+    return cfg, load_study(settings.optuna_storage, study_name, cfg)
 
 
 def validate(params: dict[str, Any]) -> dict[str, Any]:
@@ -90,8 +100,7 @@ def run_batch(
 ) -> dict[str, Any]:
     """Run one batch of trials against the shared study; return its summary."""
     settings = settings or get_settings()
-    cfg = SweepConfig.from_dict(config)
-    study = load_study(settings.optuna_storage, study_name, cfg)
+    cfg, study = _open(config, study_name, settings)
     context = BatchContext(
         run_id=run_id,
         map_index=map_index,
@@ -112,8 +121,7 @@ def finalize(
 ) -> dict[str, Any]:
     """Pick the best COMPLETE trial, refit, test-score and store it; return the model card."""
     settings = settings or get_settings()
-    cfg = SweepConfig.from_dict(config)
-    study = load_study(settings.optuna_storage, study_name, cfg)
+    cfg, study = _open(config, study_name, settings)
     store = ArtifactStore(settings.artifact_uri)
     return finalize_best(study, manifest, cfg, store, run_id, ModelRegistry(store))
 
@@ -126,9 +134,7 @@ def summarize(
     settings: Settings | None = None,
 ) -> dict[str, Any]:
     """Report the sweep: emit its duration metrics and return a short summary."""
-    settings = settings or get_settings()
-    cfg = SweepConfig.from_dict(config)
-    study = load_study(settings.optuna_storage, study_name, cfg)
+    cfg, study = _open(config, study_name, settings or get_settings())
     timing = sweep_timing(study)
     metrics = Metrics()
     now = datetime.now(run_started.tzinfo)

@@ -28,7 +28,9 @@ class Settings:
         statsd_prefix: Prefix of airsweep's metric names.
         worker_name: Name of the Celery worker running this process, if any.
         worker_queues: Queues that worker consumes, if any.
-        threads_per_slot: CPU threads one trial may use (one worker slot).
+        threads_per_slot: CPU threads one trial may use (one worker slot):
+            ``AIRSWEEP_THREADS_PER_SLOT``, or on a gpu worker
+            ``AIRSWEEP_GPU_THREADS_PER_SLOT`` when set.
         slots: Worker slots per queue kind (``cpu``, ``gpu``), as the pools are sized.
     """
 
@@ -56,6 +58,9 @@ class Settings:
         airflow_statsd_host = get("AIRFLOW__METRICS__STATSD_HOST", "127.0.0.1")
         airflow_statsd_port = get("AIRFLOW__METRICS__STATSD_PORT", "8125")
         queues = tuple(q for q in get("AIRSWEEP_WORKER_QUEUES", "").split(",") if q)
+        threads = get("AIRSWEEP_THREADS_PER_SLOT", "1")
+        if "gpu" in queues:  # GPU trials are host-bound on one thread: docs/gpu.md
+            threads = get("AIRSWEEP_GPU_THREADS_PER_SLOT", threads)
         return cls(
             home=home,
             artifact_uri=get("AIRSWEEP_ARTIFACT_URI", (home / "artifacts").as_uri()),
@@ -65,7 +70,7 @@ class Settings:
             statsd_prefix=get("AIRSWEEP_STATSD_PREFIX", "airsweep"),
             worker_name=get("AIRSWEEP_WORKER_NAME", ""),
             worker_queues=queues,
-            threads_per_slot=max(1, int(get("AIRSWEEP_THREADS_PER_SLOT", "1"))),
+            threads_per_slot=max(1, int(threads)),
             slots=trial_slots(env),
         )
 
