@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import shutil
@@ -35,11 +36,30 @@ def _cmd_component(args: argparse.Namespace) -> int:
     if args.env_file:
         env.update(read_env_file(Path(args.env_file)))
     comp = component(args.name, env)
+    if comp.worker_kind:
+        return _run_worker(comp.argv, env)
     executable = Path(sys.executable).parent / comp.argv[0]
     program = str(executable) if executable.exists() else shutil.which(comp.argv[0], path=None)
     if program is None:
         raise SystemExit(f"airsweep: {comp.argv[0]!r} is not installed")
     os.execve(program, [program, *comp.argv[1:]], env)
+
+
+def _run_worker(argv: tuple[str, ...], env: dict[str, str]) -> int:
+    """Run a Celery worker in this process, with the trial code imported first.
+
+    Celery's prefork pool forks its children from this process, and each
+    Airflow task process is forked from a child, so every trial batch starts
+    with scikit-learn, pandas, Optuna and airsweep already imported (about
+    10 s of imports per task on a small host otherwise; docs/benchmarks.md).
+    """
+    os.environ.update(env)
+    importlib.import_module("airsweep.pipeline")  # preload for the forked task processes
+    from airflow.__main__ import main as airflow_main
+
+    sys.argv = ["airflow", *argv[1:]]
+    airflow_main()
+    return 0
 
 
 def _cmd_up(args: argparse.Namespace, cfg: ClusterConfig) -> int:

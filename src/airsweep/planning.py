@@ -1,7 +1,8 @@
 """Plan trial batches: how many mapped tasks per queue and which trials each runs.
 
-Each Airflow mapped task costs about 2.9 slot-seconds of scheduling overhead
-(measured on the native cluster), so one task per trial wastes most of a
+Each Airflow mapped task costs several slot-seconds of overhead (2.9 s for a
+no-op task, about 5 s for a trial batch, measured on the native cluster; see
+docs/benchmarks.md), so one task per trial wastes most of a
 machine on short trials. The planner packs trials into as few batches as keep
 every slot of a queue busy.
 """

@@ -130,3 +130,33 @@ def test_scaling_cpu_workers_adds_a_worker_and_resizes_the_pool(cluster):
     assert "worker-cpu-2" not in names
     pools = {p["name"]: p["slots"] for p in cluster.client.request("GET", "/pools")["pools"]}
     assert pools["cpu_trials"] == 2
+
+
+def test_flower_requires_basic_auth(cluster):
+    url = f"http://127.0.0.1:{cluster.cfg.ports['flower']}/api/workers"
+    assert httpx.get(url, timeout=10).status_code == 401
+    auth = ("admin", cluster.secrets["AIRSWEEP_FLOWER_PASSWORD"])
+    response = httpx.get(url, auth=auth, timeout=30)
+    assert response.status_code == 200
+    assert any(name.startswith("worker-gpu@") for name in response.json())
+
+
+def test_variables_are_fernet_encrypted_at_rest(cluster):
+    import psycopg2
+
+    from airsweep.envfile import read_env_file
+
+    secret = "s3cr3t-value-for-the-test"
+    cluster.client.request("POST", "/variables", json={"key": "airsweep_test", "value": secret})
+    url = read_env_file(cluster.cfg.path("cluster.env"))["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    conn = psycopg2.connect(url.replace("postgresql+psycopg2://", "postgresql://"))
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT val, is_encrypted FROM variable WHERE key = 'airsweep_test'")
+            stored, encrypted = cur.fetchone()
+    finally:
+        conn.close()
+    assert encrypted is True
+    assert secret not in stored
+    fetched = cluster.client.request("GET", "/variables/airsweep_test")
+    assert fetched["value"] == secret

@@ -138,3 +138,16 @@ def test_bad_input_fails_once_at_validation_with_no_trials(cluster, tmp_path):
         assert tis["create_study"]["state"] == "upstream_failed"
         with pytest.raises(KeyError):
             _study(cluster, run_id)
+
+
+def test_a_sweep_with_no_gpu_model_skips_the_gpu_side_and_finishes(cluster):
+    conf = {"dataset": "iris", "models": ["logistic_regression"], "n_trials": 2, "cv_folds": 2}
+    run_id = cluster.trigger(conf)
+    run = cluster.client.wait_for_run(SWEEP, run_id, timeout_s=600)
+    assert run["state"] == "success"
+    states = {}
+    for ti in cluster.client.task_instances(SWEEP, run_id):
+        states.setdefault(ti["task_id"], set()).add(ti["state"])
+    assert states["gpu_trials"] == {"skipped"}
+    assert states["cpu_trials"] == {"success"}
+    assert states["select_refit_store"] == {"success"}

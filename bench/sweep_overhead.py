@@ -1,0 +1,711 @@
+"""Orchestration overhead of an airsweep sweep versus plain Optuna, on the running cluster.
+
+Question: how much of the machine does a sweep spend fitting models? For the
+same dataset, model, search space and trial budget the bench runs three modes
+and reports, per mode, the median over ``--repeats`` runs of:
+
+* ``wall_s``: the trial phase. For the cluster modes, the earliest
+  ``start_date`` to the latest ``end_date`` of the mapped ``cpu_trials`` task
+  instances (REST API); for ``optuna``, the wall of ``study.optimize``.
+* ``dag_run_wall_s``: the whole DAG run (``start_date`` to ``end_date``:
+  validate, data, study, plan, trials, refit, report); ``-`` for ``optuna``.
+* ``sum_fit_s``: the sum of the trials' ``fit_seconds`` user attr (the whole
+  cross-validated fit of a trial, pruned and failed trials included).
+* ``slots``: the ``cpu_trials`` pool size (``GET /api/v2/pools``); ``optuna``
+  runs ``study.optimize(n_jobs=slots)`` with that many threads.
+* ``E = sum_fit_s / (slots * wall_s)``, the efficiency, computed per run, and
+  ``wall vs optuna`` = median wall / median wall of the ``optuna`` mode.
+
+Modes:
+
+* ``airsweep``: ``hpo_sweep`` triggered through the REST API with
+  ``batch_size: "auto"`` (one mapped task per slot);
+* ``per-trial``: the same sweep with ``batch_size: 1`` (one mapped task per
+  trial). A task costs about 13 slot-seconds here, so a 64-trial run takes
+  about 10 minutes: by default it runs once (``--per-trial-repeats 1``) with
+  ``--per-trial-n-trials 16``; its ``E`` does not depend on the budget (every
+  trial pays the same per-task cost) and, for the ratio, its wall is scaled
+  linearly to ``--n-trials`` (the table says so). Pass ``--per-trial-n-trials
+  64`` for the full budget;
+* ``optuna``: one process, ``optuna.create_study`` (in memory, or the cluster's
+  Postgres with ``--optuna-storage cluster``) and ``study.optimize(objective,
+  n_trials, n_jobs=slots)``, where the objective does what an airsweep trial
+  does (:class:`Objective` mirrors ``airsweep.trials._TrialRunner``): the same
+  prepared split (``prepare_dataset`` + ``load_split``), the same folds, space
+  (``resolve_space`` + ``suggest``), pipeline (``build_pipeline``), scorer,
+  sampler (``make_sampler``), pruner (``make_pruner``) and thread limit.
+
+Runs are interleaved (repeat 1 of every mode, then repeat 2, ...).
+
+Workload: ``random_forest`` (``device: cpu``, cpu queue only) on the
+``synthetic`` dataset (2 classes, 20 features), ``cv_folds`` 3. The search
+space is a single point (``low == high`` for every parameter), so every trial
+does the same work, trial times do not vary with the sampled point, and the
+scores tie: airsweep's ``MedianPruner(n_startup_trials=5)`` only prunes a trial
+strictly worse than the median, so nothing is pruned and the three modes fit
+the same amount. Trials still go through TPE ask/tell in every mode.
+``--n-estimators-spread k`` widens ``n_estimators`` to ``[N, N + k]``; scores
+then differ and the pruner may stop trials (the table counts pruned trials;
+their partial fits are in ``sum_fit_s``). At start the bench calibrates the
+number of rows in-process so that one trial takes about ``--trial-seconds`` on
+one core, and prints the measured trial time (``--rows`` skips calibration).
+
+The bench also reads each cluster run's task logs
+(``$AIRSWEEP_HOME/logs/airflow/.../attempt=N.log``) and splits the slot time
+of the trial phase (``slots * wall_s``) among the ``cpu_trials`` task
+instances: ``queued_to_start`` (queued, or the phase start, to ``start_date``:
+Celery pickup, task process fork), ``pre_execute`` (``start_date`` to the end
+of the log's "Pre Execute" group: DAG file parse, XCom pulls), ``setup``
+(``execute`` before ``run_trial_batch``: imports of ``airsweep.pipeline``,
+settings, study load), ``batch_overhead`` (``run_trial_batch``'s
+``wall_seconds`` minus its ``fit_seconds``: reconcile, data load, ask, user
+attrs, tell, metrics), ``fit``, ``post_execute`` (XCom push, final state) and
+``idle`` (no trial task queued or running on the slot: scheduler gaps, the
+tail of the slower batch). It also joins the workers' ``Workload finished``
+log lines with the API's ``end_date`` to count Celery slots held more than
+2 s after their task instance ended.
+
+Run (the cluster must be up: ``.venv/bin/airsweep up``; run nothing else heavy
+meanwhile; default settings take about 14 minutes on 2 cores)::
+
+    .venv/bin/python bench/sweep_overhead.py
+    .venv/bin/python bench/sweep_overhead.py --repeats 1 --modes airsweep,optuna
+    .venv/bin/python bench/sweep_overhead.py --modes per-trial --per-trial-n-trials 64
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+DAG_ID = "hpo_sweep"
+TRIAL_TASK = "cpu_trials"
+POOL = "cpu_trials"
+MODES = ("airsweep", "per-trial", "optuna")
+MODEL = "random_forest"
+FEATURES = 20
+SEED = 42
+#: The single point of the search space (``n_estimators`` may get a spread).
+POINT = {"n_estimators": 40, "max_depth": 12, "min_samples_leaf": 2, "max_features": 0.5}
+BREAKDOWN = (
+    "queued_to_start",
+    "pre_execute",
+    "setup",
+    "batch_overhead",
+    "fit",
+    "post_execute",
+    "idle",
+)
+
+
+def _use_src() -> None:
+    src = str(ROOT / "src")
+    if src not in sys.path:
+        sys.path.insert(0, src)
+
+
+def say(message: str) -> None:
+    """Print one progress line with a timestamp."""
+    print(f"[{datetime.now().strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def search_space(spread: int) -> dict[str, dict[str, Any]]:
+    """The fixed, narrow space of ``random_forest`` (a single point unless ``spread``)."""
+    space: dict[str, dict[str, Any]] = {}
+    for name, value in POINT.items():
+        kind = "float" if isinstance(value, float) else "int"
+        high = value + spread if name == "n_estimators" else value
+        space[name] = {"type": kind, "low": value, "high": high}
+    return space
+
+
+def sweep_params(
+    rows: int, n_trials: int, cv_folds: int, batch_size: str | int, spread: int
+) -> dict[str, Any]:
+    """The ``hpo_sweep`` conf shared by every mode (``batch_size`` differs)."""
+    return {
+        "dataset": "synthetic",
+        "synthetic": {"rows": rows, "features": FEATURES, "classes": 2, "noise": 0.05},
+        "models": [MODEL],
+        "device": {MODEL: "cpu"},
+        "search_space": {MODEL: search_space(spread)},
+        "n_trials": n_trials,
+        "cv_folds": cv_folds,
+        "sampler": "tpe",
+        "seed": SEED,
+        "trial_timeout_s": 3600,
+        "max_parallel": 16,
+        "batch_size": batch_size,
+    }
+
+
+# --------------------------------------------------------------------------- in-process
+
+
+class Objective:
+    """One airsweep trial as an Optuna objective (mirrors ``airsweep.trials._TrialRunner``)."""
+
+    def __init__(self, manifest: dict[str, Any], config: Any, n_jobs: int) -> None:
+        from sklearn.model_selection import KFold, StratifiedKFold
+
+        from airsweep.data import load_split
+        from airsweep.models.base import CLASSIFICATION
+        from airsweep.space import resolve_space
+
+        self.manifest = manifest
+        self.config = config
+        self.n_jobs = n_jobs
+        self.X, self.y = load_split(manifest, "train")
+        splitter_cls = StratifiedKFold if manifest["task_type"] == CLASSIFICATION else KFold
+        splitter = splitter_cls(n_splits=config.cv_folds, shuffle=True, random_state=config.seed)
+        self.folds = list(splitter.split(self.X, self.y))
+        self.space = resolve_space(MODEL, manifest["task_type"], config.search_space.get(MODEL))
+
+    def __call__(self, trial: Any) -> float:
+        """Suggest, cross-validate with pruning checks, record ``fit_seconds``."""
+        import numpy as np
+        import optuna
+
+        from airsweep.models.pipeline import build_pipeline
+        from airsweep.models.scoring import score
+        from airsweep.space import suggest
+
+        started = time.perf_counter()
+        scores: list[float] = []
+        try:
+            params = suggest(trial, MODEL, self.space)
+            for step, (train_idx, valid_idx) in enumerate(self.folds):
+                pipeline = build_pipeline(
+                    self.manifest, MODEL, params, self.n_jobs, "cpu", seed=self.config.seed
+                )
+                pipeline.fit(self.X.iloc[train_idx], self.y.iloc[train_idx])
+                scores.append(
+                    score(
+                        pipeline,
+                        self.X.iloc[valid_idx],
+                        self.y.iloc[valid_idx],
+                        self.manifest["metric"],
+                    )
+                )
+                trial.report(float(np.mean(scores)), step)
+                if trial.should_prune():
+                    raise optuna.TrialPruned()
+            return float(np.mean(scores))
+        finally:
+            trial.set_user_attr("fit_seconds", round(time.perf_counter() - started, 3))
+
+
+def prepare_local(params: dict[str, Any], workdir: Path) -> tuple[dict[str, Any], Any]:
+    """Prepare the sweep's dataset into a local artifact store; return (manifest, config)."""
+    from airsweep.artifacts import ArtifactStore
+    from airsweep.config import SweepConfig
+    from airsweep.data import prepare_dataset
+
+    config = SweepConfig.from_params(params)
+    store = ArtifactStore(workdir.as_uri())
+    run_key = f"bench-r{params['synthetic']['rows']}-{time.monotonic_ns()}"
+    return prepare_dataset(config, store, run_key), config
+
+
+def time_trials(manifest: dict[str, Any], config: Any, n_jobs: int, count: int) -> list[float]:
+    """Run ``count`` trials one after another (in-memory study); return their fit seconds."""
+    import optuna
+    from threadpoolctl import threadpool_limits
+
+    from airsweep.study import make_pruner, make_sampler
+
+    study = optuna.create_study(
+        direction=manifest["direction"], sampler=make_sampler(config), pruner=make_pruner()
+    )
+    objective = Objective(manifest, config, n_jobs)
+    with threadpool_limits(limits=n_jobs):
+        study.optimize(objective, n_trials=count)
+    return [t.user_attrs["fit_seconds"] for t in study.trials]
+
+
+def calibrate(args: argparse.Namespace, n_jobs: int, workdir: Path) -> tuple[int, float]:
+    """Pick the row count whose trial takes about ``--trial-seconds`` on one core."""
+    target = args.trial_seconds
+    rows = args.rows or 6000
+    measured = 0.0
+    for attempt in range(1, 6):
+        params = sweep_params(rows, 1, args.cv_folds, "auto", args.n_estimators_spread)
+        manifest, config = prepare_local(params, workdir)
+        times = time_trials(manifest, config, n_jobs, 3)
+        measured = statistics.median(times[1:])  # the first trial warms caches up
+        say(
+            f"calibration {attempt}: rows={rows} trial={measured:.3f}s "
+            f"(trials {', '.join(f'{t:.3f}' for t in times)})"
+        )
+        if args.rows or abs(measured / target - 1) <= 0.07:
+            break
+        rows = max(200, min(1_000_000, round(rows * target / measured / 100) * 100))
+    return rows, measured
+
+
+def run_optuna(
+    args: argparse.Namespace, rows: int, slots: int, n_jobs: int, storage: str, workdir: Path
+) -> dict[str, Any]:
+    """Mode (b): ``study.optimize(n_jobs=slots)`` in this process."""
+    import optuna
+    from threadpoolctl import threadpool_limits
+
+    from airsweep.study import make_pruner, make_sampler
+
+    params = sweep_params(rows, args.n_trials, args.cv_folds, "auto", args.n_estimators_spread)
+    manifest, config = prepare_local(params, workdir)
+    objective = Objective(manifest, config, n_jobs)
+    use_db = args.optuna_storage == "cluster"
+    study = optuna.create_study(
+        storage=storage if use_db else None,
+        study_name=f"bench_sweep_overhead_{datetime.now(UTC):%Y%m%dT%H%M%S%f}" if use_db else None,
+        direction=manifest["direction"],
+        sampler=make_sampler(config),
+        pruner=make_pruner(),
+    )
+    load = os.getloadavg()[0]
+    with threadpool_limits(limits=n_jobs):
+        started = time.perf_counter()
+        study.optimize(objective, n_trials=args.n_trials, n_jobs=slots)
+        wall = time.perf_counter() - started
+    trials = study.get_trials(deepcopy=False)
+    return {
+        "mode": "optuna",
+        "wall_s": wall,
+        "dag_run_wall_s": None,
+        "sum_fit_s": sum(t.user_attrs.get("fit_seconds", 0.0) for t in trials),
+        "slots": slots,
+        "states": dict(Counter(t.state.name.lower() for t in trials)),
+        "tasks": 0,
+        "n_trials": args.n_trials,
+        "load_before": load,
+    }
+
+
+# --------------------------------------------------------------------------- cluster
+
+
+def _ts(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _secs(a: datetime | None, b: datetime | None) -> float:
+    return (b - a).total_seconds() if a and b else 0.0
+
+
+def read_task_log(path: Path) -> dict[str, Any]:
+    """Timestamps of a task attempt's log: first line, pre-execute end, execute end, last line."""
+    out: dict[str, Any] = {}
+    if not path.is_file():
+        return out
+    in_pre = False
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        ts, text = _ts(event.get("timestamp")), str(event.get("event", ""))
+        out.setdefault("first", ts)
+        out["last"] = ts
+        if text == "::group::Pre Execute":
+            in_pre = True
+        elif text == "::endgroup::" and in_pre:
+            in_pre = False
+            out.setdefault("exec_start", ts)
+        elif "dag_file_parse_ms" in event:
+            out["parse_ms"] = event["dag_file_parse_ms"]
+        elif text.startswith("Done. Returned value was"):
+            out["exec_end"] = ts
+            for key in ("wall_seconds", "fit_seconds"):
+                found = re.search(rf"'{key}': ([0-9.]+)", text)
+                if found:
+                    out[key] = float(found.group(1))
+    return out
+
+
+def breakdown(tis: list[dict[str, Any]], log_root: Path, run_id: str) -> dict[str, Any]:
+    """Split the slot time of the trial phase into the :data:`BREAKDOWN` parts (seconds).
+
+    The window is the trial phase (first ``start_date`` to last ``end_date``);
+    a task's queue wait counts from when it was queued or the window opened.
+    ``idle`` (slot time with no trial task queued or running) is filled in by
+    the caller, who knows the pool size.
+    """
+    parts = dict.fromkeys(BREAKDOWN, 0.0)
+    parse_ms: list[float] = []
+    first = min(_ts(ti["start_date"]) for ti in tis)
+    occupied = 0.0
+    for ti in tis:
+        queued, start, end = (_ts(ti.get(k)) for k in ("queued_when", "start_date", "end_date"))
+        queued = max(queued or start, first)
+        log = read_task_log(
+            log_root
+            / f"dag_id={DAG_ID}"
+            / f"run_id={run_id}"
+            / f"task_id={TRIAL_TASK}"
+            / f"map_index={ti['map_index']}"
+            / f"attempt={ti['try_number']}.log"
+        )
+        parts["queued_to_start"] += _secs(queued, start)
+        occupied += _secs(queued, end)
+        if "exec_start" not in log or "exec_end" not in log:
+            parts["setup"] += _secs(start, end)  # no log: count the task as overhead
+            continue
+        execute = _secs(log["exec_start"], log["exec_end"])
+        batch_wall = log.get("wall_seconds", execute)
+        fit = log.get("fit_seconds", batch_wall)
+        parts["pre_execute"] += _secs(start, log["exec_start"])
+        parts["setup"] += execute - batch_wall
+        parts["batch_overhead"] += batch_wall - fit
+        parts["fit"] += fit
+        parts["post_execute"] += _secs(log["exec_end"], end)
+        if "parse_ms" in log:
+            parse_ms.append(log["parse_ms"])
+    parts["occupied"] = occupied
+    parts["parse_s_mean"] = statistics.mean(parse_ms) / 1000 if parse_ms else None
+    return parts
+
+
+def celery_release_lag(log_dir: Path, tis: list[dict[str, Any]]) -> dict[str, Any]:
+    """How long Celery slots stayed busy after their task instance had ended.
+
+    Joins the workers' ``Workload finished`` lines (``workload_id`` is the task
+    instance id) with the API's ``end_date``: a Celery process is free for the
+    next task only when its workload has finished.
+    """
+    ends = {ti["id"]: _ts(ti["end_date"]) for ti in tis if ti.get("end_date")}
+    lags: list[float] = []
+    for path in sorted(log_dir.glob("worker-*.log")):
+        for line in path.read_text(errors="replace").splitlines():
+            if "Workload finished" not in line:
+                continue
+            found = re.search(r"workload_id=(\S+)", line)
+            if found and found.group(1) in ends:
+                lags.append(_secs(ends[found.group(1)], _ts(line.split()[0])))
+    slow = [lag for lag in lags if lag > 2]
+    return {"workloads": len(lags), "slow": len(slow), "slow_s": sum(slow)}
+
+
+class Cluster:
+    """The running native cluster: API client, Optuna storage, pool size, logs."""
+
+    def __init__(self, root: Path) -> None:
+        from airsweep.cluster.config import ClusterConfig
+        from airsweep.cluster.lifecycle import admin_client, env_file
+        from airsweep.envfile import read_env_file
+
+        self.cfg = ClusterConfig.from_env(root)
+        env_path = env_file(self.cfg)
+        if not env_path.is_file():
+            raise SystemExit(f"{env_path} is missing: start the cluster with `airsweep up`")
+        self.env = read_env_file(env_path)
+        self.storage_url = self.env["AIRSWEEP_OPTUNA_STORAGE"]
+        self.threads_per_slot = int(self.env.get("AIRSWEEP_THREADS_PER_SLOT", "1") or 1)
+        self.client = admin_client(self.cfg)
+        self.log_root = self.cfg.log_dir / "airflow"
+        self._storage: Any = None
+
+    @property
+    def storage(self) -> Any:
+        """One RDB storage object for every read of this process."""
+        if self._storage is None:
+            import optuna
+
+            self._storage = optuna.storages.RDBStorage(self.storage_url)
+        return self._storage
+
+    def slots(self) -> int:
+        """Size of the ``cpu_trials`` pool."""
+        return int(self.client.request("GET", f"/pools/{POOL}")["slots"])
+
+    def _trial_counts(self, study_name: str) -> str:
+        import optuna
+
+        try:
+            study = optuna.load_study(study_name=study_name, storage=self.storage)
+        except KeyError:
+            return "study not created yet"
+        counts = Counter(t.state.name.lower() for t in study.get_trials(deepcopy=False))
+        return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "no trial yet"
+
+    def run_sweep(self, mode: str, params: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+        """Trigger one sweep, wait for it, and measure it."""
+        import optuna
+
+        from airsweep.follow import failure_report, trigger_sweep
+        from airsweep.study import study_name_for
+
+        load = os.getloadavg()[0]
+        run_id = trigger_sweep(self.client, params)
+        study_name = study_name_for(DAG_ID, run_id)
+        say(f"  {mode}: triggered {run_id} (load avg {load:.2f})")
+        started = last_print = time.monotonic()
+        while True:
+            time.sleep(2)
+            try:
+                run = self.client.dag_run(DAG_ID, run_id)
+            except Exception:  # a busy api-server: ask again
+                continue
+            if run["state"] in ("success", "failed"):
+                break
+            now = time.monotonic()
+            if now - last_print >= 20:
+                last_print = now
+                counts = self._trial_counts(study_name)
+                say(f"  {mode}: {now - started:4.0f}s {run['state']}, trials: {counts}")
+            if now - started > timeout_s:
+                raise TimeoutError(f"{run_id} still {run['state']} after {timeout_s:.0f}s")
+        if run["state"] != "success":
+            raise RuntimeError(f"{run_id} failed:\n{failure_report(self.client, run_id)}")
+        all_tis = self.client.task_instances(DAG_ID, run_id)
+        tis = [t for t in all_tis if t["task_id"] == TRIAL_TASK]
+        starts = [_ts(t["start_date"]) for t in tis]
+        ends = [_ts(t["end_date"]) for t in tis]
+        first, last = min(starts), max(ends)
+        run_start, run_end = _ts(run["start_date"]), _ts(run["end_date"])
+        study = optuna.load_study(study_name=study_name, storage=self.storage)
+        trials = study.get_trials(deepcopy=False)
+        slots = self.slots()
+        wall = _secs(first, last)
+        parts = breakdown(tis, self.log_root, run_id)
+        parts["idle"] = slots * wall - parts["occupied"]
+        return {
+            "mode": mode,
+            "run_id": run_id,
+            "wall_s": wall,
+            "dag_run_wall_s": _secs(run_start, run_end),
+            "before_trials_s": _secs(run_start, first),
+            "after_trials_s": _secs(last, run_end),
+            "sum_fit_s": sum(t.user_attrs.get("fit_seconds", 0.0) for t in trials),
+            "slots": slots,
+            "states": dict(Counter(t.state.name.lower() for t in trials)),
+            "tasks": len(tis),
+            "n_trials": params["n_trials"],
+            "breakdown": parts,
+            "celery_lag": celery_release_lag(self.cfg.log_dir, all_tis),
+            "load_before": load,
+        }
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _median(rows: list[dict[str, Any]], key: str) -> float | None:
+    values = [r[key] for r in rows if r.get(key) is not None]
+    return statistics.median(values) if values else None
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def summarize(results: list[dict[str, Any]], modes: list[str], n_trials: int) -> str:
+    """The Markdown tables of medians: figures per mode, then the trial phase's slot time."""
+    for r in results:
+        r["E"] = r["sum_fit_s"] / (r["slots"] * r["wall_s"])
+        r["fit_per_trial_s"] = r["sum_fit_s"] / max(1, sum(r["states"].values()))
+        # Wall at the full budget: a mode run with fewer trials is scaled linearly.
+        r["wall_at_budget_s"] = r["wall_s"] * n_trials / r["n_trials"]
+    by_mode = {m: [r for r in results if r["mode"] == m] for m in modes}
+    optuna_wall = _median(by_mode.get("optuna", []), "wall_at_budget_s")
+    lines = [
+        "| mode | runs | n_trials | tasks | wall_s (trial phase) | dag_run_wall_s | sum_fit_s "
+        "| fit/trial s | slots | E | wall vs optuna | trials |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for mode, rows in by_mode.items():
+        if not rows:
+            continue
+        scaled = _median(rows, "wall_at_budget_s")
+        ratio = f"{scaled / optuna_wall:.2f}x" if optuna_wall and scaled else "-"
+        if rows[0]["n_trials"] != n_trials:
+            ratio += f" (wall x{n_trials / rows[0]['n_trials']:g})"
+        states: Counter[str] = Counter()
+        for r in rows:
+            states.update(r["states"])
+        state_text = ", ".join(f"{k} {v / len(rows):g}" for k, v in sorted(states.items()))
+        lines.append(
+            f"| {mode} | {len(rows)} | {rows[0]['n_trials']} | {_fmt(_median(rows, 'tasks'), 0)} "
+            f"| {_fmt(_median(rows, 'wall_s'))} | {_fmt(_median(rows, 'dag_run_wall_s'))} "
+            f"| {_fmt(_median(rows, 'sum_fit_s'))} | {_fmt(_median(rows, 'fit_per_trial_s'), 2)} "
+            f"| {rows[0]['slots']} | {_fmt(_median(rows, 'E'), 3)} | {ratio} | {state_text} |"
+        )
+    cluster = [m for m in modes if m != "optuna" and by_mode.get(m)]
+    if not cluster:
+        return "\n".join(lines)
+    lines += [
+        "",
+        "Slot time of the trial phase in seconds (per run the parts add up to "
+        "slots x wall_s; each cell is a median over runs; 'per task' divides by the "
+        "mapped tasks):",
+        "",
+        "| mode | | " + " | ".join(BREAKDOWN) + " | DAG parse | before trials | after trials "
+        "| Celery slot held >2 s after task end |",
+        "|---|---|" + "---|" * (len(BREAKDOWN) + 4),
+    ]
+    for mode in cluster:
+        rows = by_mode[mode]
+        parts = {k: _median([r["breakdown"] for r in rows], k) or 0.0 for k in BREAKDOWN}
+        parse = _median([r["breakdown"] for r in rows], "parse_s_mean")
+        tasks = _median(rows, "tasks") or 1
+        lag = rows[len(rows) // 2]["celery_lag"]
+        tail_cells = (
+            f"{_fmt(_median(rows, 'before_trials_s'))} s | "
+            f"{_fmt(_median(rows, 'after_trials_s'))} s | "
+            f"{lag['slow']} of {lag['workloads']} workloads, {lag['slow_s']:.1f} s"
+        )
+        lines.append(
+            f"| {mode} | slot-s | "
+            + " | ".join(_fmt(parts[k]) for k in BREAKDOWN)
+            + f" | | {tail_cells} |"
+        )
+        lines.append(
+            f"| {mode} | per task | "
+            + " | ".join(_fmt(parts[k] / tasks, 2) for k in BREAKDOWN)
+            + f" | {_fmt(parse, 2)} s | | | |"
+        )
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line (see the module docstring)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n-trials", type=int, default=64, help="trials per sweep (64)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per mode; medians (3)")
+    parser.add_argument(
+        "--trial-seconds", type=float, default=1.0, help="target time of one trial (1.0)"
+    )
+    parser.add_argument(
+        "--modes", default=",".join(MODES), help=f"comma-separated, of {', '.join(MODES)}"
+    )
+    parser.add_argument(
+        "--cluster-root", type=Path, default=ROOT, help="airsweep checkout of the running cluster"
+    )
+    parser.add_argument("--cv-folds", type=int, default=3, help="CV folds per trial (3)")
+    parser.add_argument("--rows", type=int, default=0, help="skip calibration: use these rows")
+    parser.add_argument(
+        "--per-trial-repeats",
+        type=int,
+        default=1,
+        help="runs of the per-trial mode (1: one run takes minutes; min with --repeats)",
+    )
+    parser.add_argument(
+        "--per-trial-n-trials",
+        type=int,
+        default=16,
+        help="trials of a per-trial run (16; its wall is scaled to --n-trials for the "
+        "ratio; pass the --n-trials value for the full budget, about 10 min per run)",
+    )
+    parser.add_argument(
+        "--n-estimators-spread",
+        type=int,
+        default=0,
+        help="n_estimators range [N, N+k] instead of one value (enables pruning)",
+    )
+    parser.add_argument(
+        "--optuna-storage",
+        choices=("memory", "cluster"),
+        default="memory",
+        help="study storage of the optuna mode (memory)",
+    )
+    parser.add_argument("--timeout", type=float, default=1500, help="seconds per sweep (1500)")
+    parser.add_argument("--json-out", type=Path, help="also write every run's figures here")
+    args = parser.parse_args(argv)
+    args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    unknown = sorted(set(args.modes) - set(MODES))
+    if unknown:
+        parser.error(f"--modes: unknown {unknown}; choose from {MODES}")
+    return args
+
+
+def run_mode(
+    mode: str,
+    args: argparse.Namespace,
+    cluster: Cluster,
+    rows: int,
+    slots: int,
+    workdir: Path,
+) -> dict[str, Any]:
+    """One run of one mode."""
+    if mode == "optuna":
+        n_jobs = cluster.threads_per_slot
+        return run_optuna(args, rows, slots, n_jobs, cluster.storage_url, workdir)
+    batch_size: str | int = "auto" if mode == "airsweep" else 1
+    n_trials = args.n_trials if mode == "airsweep" else args.per_trial_n_trials
+    params = sweep_params(rows, n_trials, args.cv_folds, batch_size, args.n_estimators_spread)
+    return cluster.run_sweep(mode, params, args.timeout)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Calibrate, run every mode ``--repeats`` times (interleaved), print the tables."""
+    args = parse_args(argv)
+    _use_src()
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    began = time.monotonic()
+    cluster = Cluster(args.cluster_root.resolve())
+    slots = cluster.slots()
+    n_jobs = cluster.threads_per_slot
+    say(
+        f"cluster {cluster.cfg.api_url}: pool {POOL}={slots} slots, {n_jobs} thread(s)/slot; "
+        f"machine: {os.cpu_count()} cores, load avg {os.getloadavg()[0]:.2f}"
+    )
+    results: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="sweep-overhead-") as tmp:
+        workdir = Path(tmp)
+        rows, trial_s = calibrate(args, n_jobs, workdir)
+        say(
+            f"workload: {MODEL} {POINT}, synthetic {rows} rows x {FEATURES} features, "
+            f"cv_folds={args.cv_folds}: one trial = {trial_s:.3f}s on one core"
+        )
+        for repeat in range(1, args.repeats + 1):
+            for mode in args.modes:
+                if mode == "per-trial" and repeat > args.per_trial_repeats:
+                    continue
+                say(f"repeat {repeat}/{args.repeats}: {mode} ...")
+                result = run_mode(mode, args, cluster, rows, slots, workdir)
+                result["repeat"] = repeat
+                result["E"] = result["sum_fit_s"] / (result["slots"] * result["wall_s"])
+                results.append(result)
+                say(
+                    f"  {mode}: wall {result['wall_s']:.1f}s, dag run "
+                    f"{_fmt(result['dag_run_wall_s'])}s, sum fit {result['sum_fit_s']:.1f}s, "
+                    f"E {result['E']:.3f}, trials {result['states']}"
+                )
+    print()
+    print(
+        f"n_trials={args.n_trials}, repeats={args.repeats} (per-trial: "
+        f"{min(args.repeats, args.per_trial_repeats)} run(s) of {args.per_trial_n_trials} "
+        f"trials), medians; {MODEL} on synthetic {rows} rows x {FEATURES} features, "
+        f"cv_folds={args.cv_folds}; calibrated trial {trial_s:.3f}s on one core; "
+        f"optuna storage: {args.optuna_storage}"
+    )
+    print(
+        f"machine: {os.cpu_count()} cores, shared with the whole cluster (api-server, "
+        f"scheduler, dag-processor, triggerer, workers, Postgres, Redis, monitoring)"
+    )
+    print()
+    print(summarize(results, args.modes, args.n_trials))
+    print()
+    say(f"total bench time {time.monotonic() - began:.0f}s")
+    if args.json_out:
+        args.json_out.write_text(json.dumps(results, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
