@@ -136,7 +136,7 @@ def test_flower_requires_basic_auth(cluster):
     url = f"http://127.0.0.1:{cluster.cfg.ports['flower']}/api/workers"
     assert httpx.get(url, timeout=10).status_code == 401
     auth = ("admin", cluster.secrets["AIRSWEEP_FLOWER_PASSWORD"])
-    response = httpx.get(url, auth=auth, timeout=30)
+    response = httpx.get(url, params={"refresh": "1"}, auth=auth, timeout=30)
     assert response.status_code == 200
     assert any(name.startswith("worker-gpu@") for name in response.json())
 

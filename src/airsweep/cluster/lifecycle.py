@@ -216,7 +216,11 @@ def _wait_healthy(
     problems: list[str] = []
     while time.monotonic() < deadline:
         _check_processes(cfg, sup, names)
-        problems = api_health_problems(cfg.api_url)
+        states = sup.states()
+        problems = [
+            f"{n}: {states[n]['statename']}" for n in names if states[n]["statename"] != "RUNNING"
+        ]
+        problems = problems or api_health_problems(cfg.api_url)
         if not problems:
             wanted = tuple(q for queues in WORKER_QUEUES.values() for q in queues)
             missing = missing_queues(celery_queues(env["AIRFLOW__CELERY__BROKER_URL"]), wanted)
