@@ -66,13 +66,6 @@ class AirflowClient:
             raise AirflowAPIError(response.status_code, str(detail))
         return response.json() if response.content else None
 
-    def health(self) -> dict[str, Any]:
-        """The unauthenticated ``/api/v2/monitor/health`` document."""
-        response = self._http.get("/api/v2/monitor/health")
-        if response.status_code != 200:
-            raise AirflowAPIError(response.status_code, response.text)
-        return response.json()
-
     def wait_for_dag(self, dag_id: str, timeout_s: float = 120) -> dict[str, Any]:
         """Wait until ``dag_id`` is parsed into the database and return it."""
         deadline = time.monotonic() + timeout_s

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 import optuna
 
 from airsweep.client import AirflowAPIError, AirflowClient
+from airsweep.console import Printer
 from airsweep.report import format_leaderboard, progress
 from airsweep.study import study_name_for
 
 DAG_ID = "hpo_sweep"
-Printer = Callable[[str], None]
 
 
 def trigger_sweep(client: AirflowClient, conf: dict[str, Any]) -> str:

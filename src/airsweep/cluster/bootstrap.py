@@ -12,13 +12,12 @@ import json
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from airsweep.cluster import postgres
 from airsweep.cluster.components import trial_slots
-
-Printer = Callable[[str], None]
+from airsweep.console import Printer
 
 #: Variables ``bootstrap`` needs from its environment.
 REQUIRED_VARIABLES = (

@@ -8,7 +8,6 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from airsweep.client import AirflowClient
@@ -26,10 +25,9 @@ from airsweep.cluster.environment import (
 from airsweep.cluster.health import api_health_problems, celery_queues, missing_queues
 from airsweep.cluster.secrets import load_or_create_secrets
 from airsweep.cluster.supervisor import Program, Supervisor, config_path, render_config
+from airsweep.console import Printer
 from airsweep.envfile import read_env_file, write_env_file
 from airsweep.monitoring.prometheus_config import render_native_config
-
-Printer = Callable[[str], None]
 
 #: Order in which phases start (and stop in reverse).
 PHASES = ("infra", "airflow", "monitoring")
@@ -212,6 +210,7 @@ def _wait_healthy(
     cfg: ClusterConfig, sup: Supervisor, env: dict[str, str], timeout_s: float, out: Printer
 ) -> None:
     names = [p.name for p in programs(cfg, env)]
+    out("waiting for every component to report healthy ...")
     deadline = time.monotonic() + timeout_s
     problems: list[str] = []
     while time.monotonic() < deadline:
