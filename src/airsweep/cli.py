@@ -50,11 +50,12 @@ def _run_worker(argv: tuple[str, ...], env: dict[str, str]) -> int:
 
     Celery's prefork pool forks its children from this process, and each
     Airflow task process is forked from a child, so every trial batch starts
-    with scikit-learn, pandas, Optuna and airsweep already imported (about
-    10 s of imports per task on a small host otherwise; docs/benchmarks.md).
+    with scikit-learn, pandas, Optuna and airsweep imported and Optuna's
+    storage code initialized (about 12 s per task on a small host otherwise;
+    docs/benchmarks.md).
     """
     os.environ.update(env)
-    importlib.import_module("airsweep.pipeline")  # preload for the forked task processes
+    importlib.import_module("airsweep.pipeline").warm_up()  # for the forked task processes
     from airflow.__main__ import main as airflow_main
 
     sys.argv = ["airflow", *argv[1:]]

@@ -147,7 +147,6 @@ def _spec_schema() -> dict[str, Any]:
 def _build_param_schemas() -> dict[str, dict[str, Any]]:
     """Build :data:`PARAM_SCHEMAS` from the model and metric catalogs."""
     models = list(available_families())
-    spec = _spec_schema()
     suffixes = "|".join(re.escape(s) for s in FILE_SUFFIXES)
     return {
         "dataset": {
@@ -199,10 +198,15 @@ def _build_param_schemas() -> dict[str, dict[str, Any]]:
         "search_space": {
             "default": {},
             "type": "object",
+            # One shared spec: Airflow checks each param schema against the
+            # metaschema in every task, and 30 inline copies took 0.3 s.
+            "definitions": {"spec": _spec_schema()},
             "properties": {
                 name: {
                     "type": "object",
-                    "properties": {param: spec for param in _param_names(name)},
+                    "properties": {
+                        param: {"$ref": "#/definitions/spec"} for param in _param_names(name)
+                    },
                     "additionalProperties": False,
                 }
                 for name in models
@@ -300,8 +304,16 @@ def _param_names(model: str) -> list[str]:
     return list(names)
 
 
+#: JSON Schema dialect of the params. Airflow validates every param, and checks
+#: its schema against the dialect's metaschema, at trigger time and again in
+#: every task: with draft 7 that takes 10 ms for all params, 65 ms with 2020-12.
+JSON_SCHEMA_DIALECT = "http://json-schema.org/draft-07/schema#"
+
 #: One JSON schema per DAG Param: ``Param(spec["default"], **rest)``.
-PARAM_SCHEMAS: dict[str, dict[str, Any]] = _build_param_schemas()
+PARAM_SCHEMAS: dict[str, dict[str, Any]] = {
+    name: {"$schema": JSON_SCHEMA_DIALECT, **schema}
+    for name, schema in _build_param_schemas().items()
+}
 
 
 def metric_direction(metric: str) -> str:
@@ -480,9 +492,7 @@ def _check_schema(name: str, value: Any) -> None:
     import jsonschema
 
     schema = {k: v for k, v in PARAM_SCHEMAS[name].items() if k not in ("default", "description")}
-    error = jsonschema.exceptions.best_match(
-        jsonschema.Draft202012Validator(schema).iter_errors(value)
-    )
+    error = jsonschema.exceptions.best_match(jsonschema.Draft7Validator(schema).iter_errors(value))
     if error is None:
         return
     path = ".".join([name, *(str(part) for part in error.absolute_path)])

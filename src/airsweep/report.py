@@ -6,6 +6,7 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
@@ -23,6 +24,21 @@ LEADERBOARD_COLUMNS = (
     "fit_seconds",
 )
 _FINISHED_ORDER = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+def placement(trial: FrozenTrial) -> dict[str, Any]:
+    """Where a trial ran: its ``placement`` user attr; empty if not recorded.
+
+    Keys: ``try_number``, ``queue``, ``worker``, ``hostname``,
+    ``device_requested``, ``device_used`` and ``fallback_reason``.
+    """
+    return trial.user_attrs.get("placement") or {}
+
+
+def cv_std(trial: FrozenTrial) -> float | None:
+    """Standard deviation of a trial's fold scores (``None`` before any fold finished)."""
+    scores = trial.user_attrs.get("fold_scores")
+    return float(np.std(scores)) if scores else None
 
 
 def leaderboard(study: optuna.Study, top: int = 10) -> list[dict[str, Any]]:
@@ -47,18 +63,18 @@ def leaderboard(study: optuna.Study, top: int = 10) -> list[dict[str, Any]]:
     finished = [t for t in study.get_trials(deepcopy=False) if t.state in _FINISHED_ORDER]
     rows = []
     for position, trial in enumerate(sorted(finished, key=order)[:top]):
-        attrs = trial.user_attrs
+        attrs, where = trial.user_attrs, placement(trial)
         rows.append(
             {
                 "rank": position + 1 if trial.state == TrialState.COMPLETE else None,
                 "number": trial.number,
                 "model": attrs.get("model"),
                 "value": trial.value,
-                "cv_std": attrs.get("cv_std"),
+                "cv_std": cv_std(trial),
                 "state": trial.state.name,
-                "worker": attrs.get("worker"),
-                "queue": attrs.get("queue"),
-                "device": attrs.get("device_used"),
+                "worker": where.get("worker"),
+                "queue": where.get("queue"),
+                "device": where.get("device_used"),
                 "fit_seconds": attrs.get("fit_seconds"),
             }
         )

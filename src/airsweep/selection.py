@@ -27,7 +27,7 @@ from airsweep.models.pipeline import build_pipeline
 from airsweep.models.registry import get_family
 from airsweep.models.scoring import score
 from airsweep.registry import ModelRegistry
-from airsweep.report import sweep_timing
+from airsweep.report import cv_std, placement, sweep_timing
 from airsweep.settings import get_settings
 from airsweep.space import model_params
 
@@ -114,7 +114,7 @@ def finalize_best(
         "metric": manifest["metric"],
         "direction": manifest["direction"],
         "cv_score": best.value,
-        "cv_std": best.user_attrs.get("cv_std"),
+        "cv_std": cv_std(best),
         "test_score": test_score,
         "dataset": {
             "name": manifest["dataset_name"],
@@ -130,10 +130,10 @@ def finalize_best(
         "sweep": sweep_timing(study),
         "best_trial": {
             "number": best.number,
-            "hostname": best.user_attrs.get("hostname"),
-            "queue": best.user_attrs.get("queue"),
-            "device": best.user_attrs.get("device_used"),
-            "worker": best.user_attrs.get("worker"),
+            "hostname": placement(best).get("hostname"),
+            "queue": placement(best).get("queue"),
+            "device": placement(best).get("device_used"),
+            "worker": placement(best).get("worker"),
             "fit_seconds": best.user_attrs.get("fit_seconds"),
         },
         "refit": {"device": CPU, "n_jobs": threads, "seconds": round(refit_seconds, 3)},

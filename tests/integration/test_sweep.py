@@ -54,24 +54,25 @@ def test_each_batch_ran_on_a_worker_of_its_queue(cluster, finished_sweep):
         assert summary["queue"] == queue
         assert summary["worker"] == f"worker-{queue}"
     for trial in _study(cluster, finished_sweep.run_id).get_trials():
-        attrs = trial.user_attrs
-        assert attrs["worker"] == f"worker-{attrs['queue']}"
-        expected_queue = "gpu" if attrs["model"] == "xgboost" else "cpu"
-        assert attrs["queue"] == expected_queue
+        where = trial.user_attrs["placement"]
+        assert where["worker"] == f"worker-{where['queue']}"
+        expected_queue = "gpu" if trial.user_attrs["model"] == "xgboost" else "cpu"
+        assert where["queue"] == expected_queue
 
 
 def test_gpu_trials_record_the_device_they_really_used(cluster, finished_sweep):
     gpu_trials = [
         t
         for t in _study(cluster, finished_sweep.run_id).get_trials()
-        if t.user_attrs["queue"] == "gpu"
+        if t.user_attrs["placement"]["queue"] == "gpu"
     ]
     assert gpu_trials
     for trial in gpu_trials:
-        assert trial.user_attrs["device_requested"] == "gpu"
+        where = trial.user_attrs["placement"]
+        assert where["device_requested"] == "gpu"
         # This machine has no GPU: the default fallback trains on the CPU and says why.
-        assert trial.user_attrs["device_used"] == "cpu"
-        assert "cuda" in trial.user_attrs["fallback_reason"].lower()
+        assert where["device_used"] == "cpu"
+        assert "cuda" in where["fallback_reason"].lower()
 
 
 def test_stored_model_is_the_best_complete_trial_and_matches_its_card(cluster, finished_sweep):

@@ -117,7 +117,8 @@ def test_worker_components_consume_their_queues():
     assert cpu.worker_kind == "cpu"
     assert cpu.argv[:3] == ("airflow", "celery", "worker")
     assert cpu.argv[cpu.argv.index("--queues") + 1] == "default,cpu"
-    assert cpu.argv[cpu.argv.index("--concurrency") + 1] == "3"
+    # one Celery process more than the trial slots, for the default queue's control tasks
+    assert cpu.argv[cpu.argv.index("--concurrency") + 1] == "4"
     assert "worker-cpu-2@%h" in cpu.argv
     gpu = component("worker-gpu", env)
     assert gpu.argv[gpu.argv.index("--queues") + 1] == "gpu"

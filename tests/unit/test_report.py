@@ -16,10 +16,8 @@ def add(study, state, value=None, model="xgboost"):
             distributions={f"{model}.depth": IntDistribution(1, 5)},
             user_attrs={
                 "model": model,
-                "cv_std": 0.01,
-                "worker": "w1",
-                "queue": "cpu",
-                "device_used": "cpu",
+                "fold_scores": [1.0, 1.02],
+                "placement": {"worker": "w1", "queue": "cpu", "device_used": "cpu"},
                 "fit_seconds": 1.5,
             },
         )
@@ -48,6 +46,8 @@ def test_leaderboard_ranks_complete_trials_in_the_study_direction(study):
         (None, 1, "FAIL"),
     ]
     assert rows[0]["model"] == "ridge" and rows[0]["value"] == 1.0
+    assert rows[0]["cv_std"] == pytest.approx(0.01)
+    assert (rows[0]["worker"], rows[0]["queue"], rows[0]["device"]) == ("w1", "cpu", "cpu")
     assert leaderboard(study, top=2)[-1]["number"] == 4
 
 

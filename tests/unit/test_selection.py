@@ -1,6 +1,7 @@
 import io
 
 import joblib
+import numpy as np
 import optuna
 import pytest
 import xgboost
@@ -71,8 +72,9 @@ def test_finalize_refits_scores_and_stores_a_loadable_model(
     assert (card["model"], card["cv_score"], card["cv_std"]) == (
         "random_forest",
         best.value,
-        best.user_attrs["cv_std"],
+        pytest.approx(np.std(best.user_attrs["fold_scores"])),
     )
+    assert card["best_trial"]["queue"] == best.user_attrs["placement"]["queue"] == "cpu"
     assert card["params"] == {k.split(".", 1)[1]: v for k, v in best.params.items()}
     assert model.named_steps["model"].get_params()["n_estimators"] == card["params"]["n_estimators"]
     assert (card["metric"], card["direction"]) == ("accuracy", "maximize")

@@ -52,14 +52,20 @@ def test_batch_completes_every_planned_trial(study, iris_config, iris_manifest, 
     attrs = done[0].user_attrs
     assert attrs["model"] == "random_forest"
     assert attrs["batch_key"] == "run-1/cpu/0"
-    assert (attrs["try_number"], attrs["queue"], attrs["worker"]) == (1, "cpu", "worker-cpu-1")
-    assert (attrs["device_requested"], attrs["device_used"], attrs["fallback_reason"]) == (
-        "cpu",
-        "cpu",
-        None,
-    )
-    assert attrs["hostname"] == summary["hostname"]
-    assert len(attrs["fold_scores"]) == 2 and attrs["cv_std"] >= 0 and attrs["fit_seconds"] > 0
+    assert attrs["placement"] == {
+        "try_number": 1,
+        "queue": "cpu",
+        "worker": "worker-cpu-1",
+        "hostname": summary["hostname"],
+        "device_requested": "cpu",
+        "device_used": "cpu",
+        "fallback_reason": None,
+    }
+    assert set(attrs) == {"model", "batch_key", "placement"} | {
+        "fit_seconds",
+        "fold_scores",
+    }
+    assert len(attrs["fold_scores"]) == 2 and attrs["fit_seconds"] > 0
     assert done[0].value == pytest.approx(sum(attrs["fold_scores"]) / 2)
     assert set(done[0].params) == {
         "random_forest.n_estimators",
@@ -133,7 +139,7 @@ def test_retry_runs_only_the_remainder_and_fails_abandoned_trials(
     for key, value in {
         "batch_key": "run-1/cpu/0",
         "model": "random_forest",
-        "try_number": 1,
+        "placement": {"try_number": 1, "queue": "cpu"},
     }.items():
         leftover.set_user_attr(key, value)
 
@@ -145,7 +151,7 @@ def test_retry_runs_only_the_remainder_and_fails_abandoned_trials(
     assert abandoned.state == TrialState.FAIL
     assert abandoned.user_attrs["error"] == "abandoned by try 1"
     complete = by_state(study, TrialState.COMPLETE)
-    assert [t.user_attrs["try_number"] for t in complete] == [1, 2, 2]
+    assert [t.user_attrs["placement"]["try_number"] for t in complete] == [1, 2, 2]
 
     third = run_trial_batch(
         batch(3), iris_manifest, iris_config, study, context(try_number=3), metrics
@@ -217,7 +223,7 @@ def test_gpu_batch_without_cuda_falls_back_to_cpu_and_records_why(gpu_sweep, met
         batch(2, "xgboost", "gpu"), manifest, config, study, context(queue="gpu"), metrics
     )
     assert (summary["device_used"], summary["complete"]) == ("cpu", 2)
-    attrs = study.trials[0].user_attrs
+    attrs = study.trials[0].user_attrs["placement"]
     assert (attrs["device_requested"], attrs["device_used"]) == ("gpu", "cpu")
     assert attrs["fallback_reason"] == cuda_status()[1] and attrs["fallback_reason"]
     assert "airsweep.trial.started.xgboost.gpu.cpu" in stats.names()

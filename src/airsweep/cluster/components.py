@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 #: Queues consumed by each kind of worker.
 WORKER_QUEUES: dict[str, tuple[str, ...]] = {"cpu": ("default", "cpu"), "gpu": ("gpu",)}
+#: Queue of the sweep's short control tasks (validate, prepare, plan, refit, report).
+CONTROL_QUEUE = "default"
 
 
 class UnknownComponentError(ValueError):
@@ -40,6 +42,16 @@ def worker_concurrency(kind: str, env: Mapping[str, str]) -> int:
     if not raw.isdigit() or int(raw) < 1:
         raise ValueError(f"{variable}: expected a positive integer, got {raw!r}")
     return int(raw)
+
+
+def control_processes(queues: tuple[str, ...] | set[str]) -> int:
+    """Celery processes a worker consuming ``queues`` keeps beside its trial slots.
+
+    A worker that also consumes :data:`CONTROL_QUEUE` runs one more process than
+    it has trial slots, so control tasks never hold a process a trial batch is
+    waiting for; the ``*_trials`` pools still cap the trial batches at the slots.
+    """
+    return 1 if CONTROL_QUEUE in queues else 0
 
 
 def trial_slots(env: Mapping[str, str]) -> dict[str, int]:
@@ -111,7 +123,7 @@ def component(name: str, env: Mapping[str, str]) -> Component:
                 "--queues",
                 ",".join(queues),
                 "--concurrency",
-                str(worker_concurrency(kind, env)),
+                str(worker_concurrency(kind, env) + control_processes(queues)),
                 "--celery-hostname",
                 f"{name}@%h",
                 *skip_logs,

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 
 import httpx
 
+from airsweep.cluster.components import control_processes
+
 #: Components the api-server's health document must report as healthy.
 API_HEALTH_COMPONENTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
 
@@ -53,7 +55,9 @@ def live_slots(
     """Count the worker slots now consuming each kind of queue.
 
     A worker counts towards a kind when it consumes that kind's last queue
-    (``cpu`` or ``gpu``), with its pool's max concurrency as slots.
+    (``cpu`` or ``gpu``), with its pool's max concurrency, less the processes
+    kept for control tasks (:func:`airsweep.cluster.components.control_processes`),
+    as slots.
 
     Returns:
         Kind -> slots; empty when no worker answered.
@@ -73,7 +77,7 @@ def live_slots(
         concurrency = int(stats.get(node, {}).get("pool", {}).get("max-concurrency", 0))
         for kind, kind_queues in kinds.items():
             if kind_queues[-1] in names:
-                slots[kind] += concurrency
+                slots[kind] += concurrency - control_processes(names)
     return slots if queues else {}
 
 
