@@ -6,8 +6,8 @@ so it can exceed the built-in ``synthetic`` dataset's 1M-row cap), then each
 trial is one :func:`airsweep.trials.run_trial_batch` call against an in-memory
 Optuna study, on the ``gpu`` queue or the ``cpu`` queue. ``run_trial_batch``
 resolves the device (:func:`airsweep.models.device.resolve_device`), builds the
-pipeline with the xgboost family and records the user attrs
-``device_requested``, ``device_used``, ``fallback_reason`` and ``fit_seconds``
+pipeline with the xgboost family and records the user attrs ``placement``
+(``device_requested``, ``device_used``, ``fallback_reason``) and ``fit_seconds``
 (the whole cross-validated trial: fold copies, preprocessing, fit, scoring).
 
 Modes:
@@ -154,6 +154,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     from airsweep.config import SweepConfig
     from airsweep.metrics import Metrics
     from airsweep.models.registry import get_family
+    from airsweep.report import fold_scores
     from airsweep.study import make_sampler
     from airsweep.trials import BatchContext, run_trial_batch
 
@@ -198,6 +199,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     trial = study.trials[-1]
     booster_devices = sorted({_booster_device(est) for est in built})
     attrs = trial.user_attrs
+    where = attrs.get("placement", {})
     return {
         "mode": job["mode"],
         "repeat": job["repeat"],
@@ -210,11 +212,11 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         "state": trial.state.name,
         "score": trial.value,
         "metric": manifest["metric"],
-        "device_requested": attrs.get("device_requested"),
-        "device_used": attrs.get("device_used"),
-        "fallback_reason": attrs.get("fallback_reason"),
+        "device_requested": where.get("device_requested"),
+        "device_used": where.get("device_used"),
+        "fallback_reason": where.get("fallback_reason"),
         "fit_seconds": attrs.get("fit_seconds"),
-        "fold_scores": attrs.get("fold_scores"),
+        "fold_scores": fold_scores(trial),
         "error": attrs.get("error"),
         "booster_devices": booster_devices,
         "folds_fitted": len(built),

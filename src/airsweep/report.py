@@ -29,15 +29,24 @@ _FINISHED_ORDER = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 def placement(trial: FrozenTrial) -> dict[str, Any]:
     """Where a trial ran: its ``placement`` user attr; empty if not recorded.
 
-    Keys: ``try_number``, ``queue``, ``worker``, ``hostname``,
+    Keys: ``queue``, ``map_index``, ``try_number``, ``worker``, ``hostname``,
     ``device_requested``, ``device_used`` and ``fallback_reason``.
     """
     return trial.user_attrs.get("placement") or {}
 
 
+def fold_scores(trial: FrozenTrial) -> list[float]:
+    """A trial's CV fold scores, from its intermediate values (the running mean per fold).
+
+    Fold ``k`` scored ``(k + 1) * mean_k - k * mean_(k-1)``.
+    """
+    means = [trial.intermediate_values[step] for step in sorted(trial.intermediate_values)]
+    return [(k + 1) * mean - k * (means[k - 1] if k else 0.0) for k, mean in enumerate(means)]
+
+
 def cv_std(trial: FrozenTrial) -> float | None:
     """Standard deviation of a trial's fold scores (``None`` before any fold finished)."""
-    scores = trial.user_attrs.get("fold_scores")
+    scores = fold_scores(trial)
     return float(np.std(scores)) if scores else None
 
 

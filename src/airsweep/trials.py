@@ -5,16 +5,18 @@ A batch is one Airflow mapped task: a few trials per model, planned by
 study, cross-validated on the training split, and told back, so every batch on
 every worker and queue feeds the same sampler.
 
-Retries are idempotent: each trial records its batch key
-(``"<run_id>/<queue>/<map_index>"``). A new try counts the batch's COMPLETE and
-PRUNED trials as done, marks trials left RUNNING by a killed try as FAIL, and
-runs only the remainder.
+User attrs of a trial: ``placement`` (``queue``, ``map_index``,
+``try_number``, ``worker``, ``hostname``, ``device_requested``, ``device_used``,
+``fallback_reason``) and ``model`` when it starts; ``fit_seconds`` and, if it
+failed, ``error`` when it ends. The running mean CV score after each fold is
+the trial's intermediate value (fold scores follow from it:
+:func:`airsweep.report.fold_scores`). Each attr is one storage transaction
+(about 5 ms on Postgres), so they are kept few.
 
-User attrs of a trial: ``model``, ``batch_key`` and ``placement``
-(``try_number``, ``queue``, ``worker``, ``hostname``, ``device_requested``,
-``device_used``, ``fallback_reason``) when it starts; ``fit_seconds``,
-``fold_scores`` and, if it failed, ``error`` when it ends. Each attr is one
-storage transaction (about 5 ms on Postgres), so they are kept few.
+Retries are idempotent: the study belongs to one DAG run, and ``queue`` and
+``map_index`` name the batch within it. A new try counts the batch's COMPLETE
+and PRUNED trials as done, marks trials left RUNNING by a killed try as FAIL,
+and runs only the remainder.
 """
 
 from __future__ import annotations
@@ -135,7 +137,7 @@ def run_trial_batch(
     requested = GPU if queue == GPU else CPU
     device = _Device(requested, *resolve_device(requested, config.gpu_fallback))
     study.sampler = make_sampler(config, stream=f"{context.batch_key}/{context.try_number}")
-    done = _reconcile(study, context.batch_key)
+    done = _reconcile(study, context)
     todo = _remaining(batch["trials"], done)
     runner = _TrialRunner(study, manifest, config, context, device, metrics)
     outcomes: Counter[TrialState] = Counter()
@@ -170,17 +172,17 @@ def run_trial_batch(
     }
 
 
-def _reconcile(study: optuna.Study, batch_key: str) -> Counter[str]:
+def _reconcile(study: optuna.Study, context: BatchContext) -> Counter[str]:
     """Count the batch's finished trials per model; fail trials left RUNNING by a dead try."""
     done: Counter[str] = Counter()
     for trial in study.get_trials(deepcopy=False):
-        if trial.user_attrs.get("batch_key") != batch_key:
+        where = trial.user_attrs.get("placement", {})
+        if (where.get("queue"), where.get("map_index")) != (context.queue, context.map_index):
             continue
         if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
             done[trial.user_attrs["model"]] += 1
         elif trial.state == TrialState.RUNNING:
-            try_number = trial.user_attrs.get("placement", {}).get("try_number")
-            error = f"abandoned by try {try_number}"
+            error = f"abandoned by try {where.get('try_number')}"
             # Optuna has no public handle on another process's running trial but this one.
             optuna.trial.Trial(study, trial._trial_id).set_user_attr("error", error)
             study.tell(trial.number, state=TrialState.FAIL)
@@ -221,8 +223,9 @@ class _TrialRunner:
         self.metrics = metrics
         self.hostname = socket.gethostname()
         self.placement = {
-            "try_number": context.try_number,
             "queue": context.queue,
+            "map_index": context.map_index,
+            "try_number": context.try_number,
             "worker": context.worker,
             "hostname": self.hostname,
             "device_requested": device.requested,
@@ -252,40 +255,33 @@ class _TrialRunner:
         """
         ctx, device = self.context, self.device
         trial = self.study.ask()
-        attrs = {
-            "model": model,
-            "batch_key": ctx.batch_key,
-            "placement": self.placement,
-        }
-        for key, value in attrs.items():  # one storage write each: keep them few
-            trial.set_user_attr(key, value)
+        trial.set_user_attr("placement", self.placement)  # first: a retry finds it by this
+        trial.set_user_attr("model", model)
         self.metrics.trial_started(model, ctx.queue, device.used)
         started = clock()
-        scores: list[float] = []
         error = None
         try:
-            value = self._cross_validate(trial, model, scores, started)
+            value = self._cross_validate(trial, model, started)
             state = TrialState.COMPLETE
         except optuna.TrialPruned:
             state, value = TrialState.PRUNED, None
         except Exception as exc:  # a failing trial must not fail the batch
             state, value, error = TrialState.FAIL, None, f"{type(exc).__name__}: {exc}"
         except BaseException as exc:  # interrupted (task timeout, kill): record, re-raise
-            self._finish(trial, TrialState.FAIL, None, scores, started, f"interrupted: {exc!r}")
+            self._finish(trial, TrialState.FAIL, None, started, f"interrupted: {exc!r}")
             raise
-        seconds = self._finish(trial, state, value, scores, started, error)
+        seconds = self._finish(trial, state, value, started, error)
         self._emit(model, state, value, seconds)
         return state, seconds, error
 
-    def _cross_validate(
-        self, trial: optuna.Trial, model: str, scores: list[float], started: float
-    ) -> float:
+    def _cross_validate(self, trial: optuna.Trial, model: str, started: float) -> float:
         """Fit and score every fold, reporting the running mean; return the mean score.
 
         The pruner is asked after every fold but the last (a finished trial has
         nothing left to save).
         """
         params = suggest(trial, model, self.space(model))
+        scores: list[float] = []
         pruner = FoldPruner(self.study, trial)
         timeout = self.config.trial_timeout_s
         last = len(self.folds) - 1
@@ -308,13 +304,13 @@ class _TrialRunner:
             if not math.isfinite(fold_score):
                 raise ValueError(f"fold {step} scored {fold_score}")
             scores.append(fold_score)
+            pruner.report(float(np.mean(scores)), step)
             elapsed = clock() - started
             if elapsed > timeout:
                 raise TrialTimeoutError(
                     f"trial ran {elapsed:.1f}s after fold {step + 1}/{len(self.folds)}, "
                     f"over trial_timeout_s={timeout}"
                 )
-            pruner.report(float(np.mean(scores)), step)
             if step < last and pruner.should_prune():
                 raise optuna.TrialPruned()
         return float(np.mean(scores))
@@ -324,14 +320,12 @@ class _TrialRunner:
         trial: optuna.Trial,
         state: TrialState,
         value: float | None,
-        scores: list[float],
         started: float,
         error: str | None,
     ) -> float:
         """Record the trial's result attrs and tell the study; return fit seconds."""
         seconds = clock() - started
         trial.set_user_attr("fit_seconds", round(seconds, 3))
-        trial.set_user_attr("fold_scores", scores)
         if error is not None:
             trial.set_user_attr("error", error)
         self.study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)

@@ -3,7 +3,14 @@ import pytest
 from optuna.distributions import IntDistribution
 from optuna.trial import TrialState, create_trial
 
-from airsweep.report import format_leaderboard, leaderboard, progress, sweep_timing
+from airsweep.report import (
+    cv_std,
+    fold_scores,
+    format_leaderboard,
+    leaderboard,
+    progress,
+    sweep_timing,
+)
 
 
 def add(study, state, value=None, model="xgboost"):
@@ -11,12 +18,11 @@ def add(study, state, value=None, model="xgboost"):
         create_trial(
             state=state,
             value=value if state == TrialState.COMPLETE else None,
-            intermediate_values={0: value} if state == TrialState.PRUNED else {},
+            intermediate_values={0: value, 1: value} if value is not None else {},
             params={f"{model}.depth": 3},
             distributions={f"{model}.depth": IntDistribution(1, 5)},
             user_attrs={
                 "model": model,
-                "fold_scores": [1.0, 1.02],
                 "placement": {"worker": "w1", "queue": "cpu", "device_used": "cpu"},
                 "fit_seconds": 1.5,
             },
@@ -46,7 +52,7 @@ def test_leaderboard_ranks_complete_trials_in_the_study_direction(study):
         (None, 1, "FAIL"),
     ]
     assert rows[0]["model"] == "ridge" and rows[0]["value"] == 1.0
-    assert rows[0]["cv_std"] == pytest.approx(0.01)
+    assert rows[0]["cv_std"] == 0.0
     assert (rows[0]["worker"], rows[0]["queue"], rows[0]["device"]) == ("w1", "cpu", "cpu")
     assert leaderboard(study, top=2)[-1]["number"] == 4
 
@@ -90,3 +96,10 @@ def test_sweep_timing_spans_first_start_to_last_completion(study):
     assert timing["first_trial_start"] <= timing["last_trial_complete"]
     assert timing["wall_seconds"] >= 0
     assert sweep_timing(optuna.create_study())["wall_seconds"] is None
+
+
+def test_fold_scores_follow_from_the_running_means():
+    trial = create_trial(state=TrialState.COMPLETE, value=0.8, intermediate_values={0: 0.9, 1: 0.8})
+    assert fold_scores(trial) == pytest.approx([0.9, 0.7])
+    assert cv_std(trial) == pytest.approx(0.1)
+    assert cv_std(create_trial(state=TrialState.FAIL)) is None

@@ -11,6 +11,7 @@ from optuna.trial import TrialState, create_trial
 from airsweep.data import load_split, prepare_dataset
 from airsweep.models.scoring import score
 from airsweep.registry import ModelRegistry
+from airsweep.report import fold_scores
 from airsweep.selection import NoCompletedTrialError, finalize_best, select_best
 from airsweep.trials import BatchContext, run_trial_batch
 
@@ -72,7 +73,7 @@ def test_finalize_refits_scores_and_stores_a_loadable_model(
     assert (card["model"], card["cv_score"], card["cv_std"]) == (
         "random_forest",
         best.value,
-        pytest.approx(np.std(best.user_attrs["fold_scores"])),
+        pytest.approx(np.std(fold_scores(best))),
     )
     assert card["best_trial"]["queue"] == best.user_attrs["placement"]["queue"] == "cpu"
     assert card["params"] == {k.split(".", 1)[1]: v for k, v in best.params.items()}

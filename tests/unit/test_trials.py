@@ -4,6 +4,7 @@ from optuna.trial import TrialState
 from airsweep import trials as trials_module
 from airsweep.data import prepare_dataset
 from airsweep.models.device import GpuUnavailableError, cuda_status
+from airsweep.report import fold_scores
 from airsweep.trials import BatchContext, BatchFailedError, run_trial_batch
 
 
@@ -51,22 +52,21 @@ def test_batch_completes_every_planned_trial(study, iris_config, iris_manifest, 
     assert len(done) == 3
     attrs = done[0].user_attrs
     assert attrs["model"] == "random_forest"
-    assert attrs["batch_key"] == "run-1/cpu/0"
     assert attrs["placement"] == {
-        "try_number": 1,
         "queue": "cpu",
+        "map_index": 0,
+        "try_number": 1,
         "worker": "worker-cpu-1",
         "hostname": summary["hostname"],
         "device_requested": "cpu",
         "device_used": "cpu",
         "fallback_reason": None,
     }
-    assert set(attrs) == {"model", "batch_key", "placement"} | {
-        "fit_seconds",
-        "fold_scores",
-    }
-    assert len(attrs["fold_scores"]) == 2 and attrs["fit_seconds"] > 0
-    assert done[0].value == pytest.approx(sum(attrs["fold_scores"]) / 2)
+    assert set(attrs) == {"model", "placement", "fit_seconds"}
+    assert attrs["fit_seconds"] > 0
+    assert len(fold_scores(done[0])) == 2  # the running mean after each fold
+    assert done[0].value == pytest.approx(sum(fold_scores(done[0])) / 2)
+    assert done[0].value == done[0].intermediate_values[1]
     assert set(done[0].params) == {
         "random_forest.n_estimators",
         "random_forest.max_depth",
@@ -125,7 +125,7 @@ def test_a_trial_over_its_timeout_fails(study, make_config, iris_manifest, metri
     [trial] = study.trials
     assert trial.state == TrialState.FAIL
     assert "over trial_timeout_s=30" in trial.user_attrs["error"]
-    assert len(trial.user_attrs["fold_scores"]) == 1  # stopped after the first fold
+    assert len(fold_scores(trial)) == 1  # stopped after the first fold
 
 
 def test_retry_runs_only_the_remainder_and_fails_abandoned_trials(
@@ -137,9 +137,8 @@ def test_retry_runs_only_the_remainder_and_fails_abandoned_trials(
     assert first["complete"] == 1
     leftover = study.ask()  # try 1 was killed while running this trial
     for key, value in {
-        "batch_key": "run-1/cpu/0",
         "model": "random_forest",
-        "placement": {"try_number": 1, "queue": "cpu"},
+        "placement": {"queue": "cpu", "map_index": 0, "try_number": 1},
     }.items():
         leftover.set_user_attr(key, value)
 
@@ -165,7 +164,7 @@ def test_batches_draw_different_candidates(study, iris_config, iris_manifest, me
     run_trial_batch(batch(1), iris_manifest, iris_config, study, context(map_index=1), metrics)
     first, second = study.trials
     assert first.params != second.params
-    assert second.user_attrs["batch_key"] == "run-1/cpu/1"
+    assert second.user_attrs["placement"]["map_index"] == 1
 
 
 def test_a_trial_below_the_median_is_pruned(study, iris_config, iris_manifest, metrics, stats):
@@ -189,7 +188,7 @@ def test_a_trial_below_the_median_is_pruned(study, iris_config, iris_manifest, m
     assert summary["pruned"] == 1
     pruned = study.trials[-1]
     assert pruned.state == TrialState.PRUNED
-    assert len(pruned.user_attrs["fold_scores"]) == 1
+    assert len(fold_scores(pruned)) == 1
     assert pruned.value == pruned.intermediate_values[0] < 1.0
     assert "airsweep.trial.finished.pruned.random_forest.cpu.cpu" in stats.names()
 
