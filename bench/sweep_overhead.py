@@ -21,8 +21,8 @@ Modes:
 * ``airsweep``: ``hpo_sweep`` triggered through the REST API with
   ``batch_size: "auto"`` (one mapped task per slot);
 * ``per-trial``: the same sweep with ``batch_size: 1`` (one mapped task per
-  trial). A task costs about 13 slot-seconds here, so a 64-trial run takes
-  about 10 minutes: by default it runs once (``--per-trial-repeats 1``) with
+  trial). A task costs about 2 slot-seconds beyond its trial here, so a
+  64-trial run takes about 2 minutes: by default it runs once (``--per-trial-repeats 1``) with
   ``--per-trial-n-trials 16``; its ``E`` does not depend on the budget (every
   trial pays the same per-task cost) and, for the ratio, its wall is scaled
   linearly to ``--n-trials`` (the table says so). Pass ``--per-trial-n-trials
@@ -66,7 +66,7 @@ log lines with the API's ``end_date`` to count Celery slots held more than
 2 s after their task instance ended.
 
 Run (the cluster must be up: ``.venv/bin/airsweep up``; run nothing else heavy
-meanwhile; default settings take about 14 minutes on 2 cores)::
+meanwhile; default settings take about 8 minutes on 2 cores)::
 
     .venv/bin/python bench/sweep_overhead.py
     .venv/bin/python bench/sweep_overhead.py --repeats 1 --modes airsweep,optuna
@@ -607,7 +607,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=16,
         help="trials of a per-trial run (16; its wall is scaled to --n-trials for the "
-        "ratio; pass the --n-trials value for the full budget, about 10 min per run)",
+        "ratio; pass the --n-trials value for the full budget, about 2 min per run)",
     )
     parser.add_argument(
         "--n-estimators-spread",

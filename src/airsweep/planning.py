@@ -1,10 +1,9 @@
 """Plan trial batches: how many mapped tasks per queue and which trials each runs.
 
-Each Airflow mapped task costs several slot-seconds of overhead (2.9 s for a
-no-op task, about 5 s for a trial batch, measured on the native cluster; see
-docs/benchmarks.md), so one task per trial wastes most of a
-machine on short trials. The planner packs trials into as few batches as keep
-every slot of a queue busy.
+Each Airflow mapped task costs slot time beyond its trials (about 2 s for a
+trial batch on the native cluster; see docs/benchmarks.md), so one task per
+trial wastes half of a machine on 1-second trials. The planner packs trials
+into as few batches as keep every slot of a queue busy.
 """
 
 from __future__ import annotations

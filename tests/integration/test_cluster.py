@@ -9,6 +9,8 @@ import psutil
 import pytest
 import redis
 
+from airsweep.envfile import read_env_file
+
 pytestmark = pytest.mark.integration
 
 SMOKE = "smoke_fanout"
@@ -106,6 +108,15 @@ def test_pools_follow_worker_slots(cluster):
     pools = {p["name"]: p["slots"] for p in cluster.client.request("GET", "/pools")["pools"]}
     assert pools["cpu_trials"] == 2
     assert pools["gpu_trials"] == 1
+
+
+def test_planner_counts_the_live_workers_trial_slots(cluster):
+    from airsweep.cluster.components import WORKER_QUEUES
+    from airsweep.cluster.health import live_slots
+
+    broker = read_env_file(cluster.cfg.path("cluster.env"))["AIRFLOW__CELERY__BROKER_URL"]
+    # worker-cpu runs 3 Celery processes: 2 trial slots and 1 for control tasks
+    assert live_slots(broker, WORKER_QUEUES, timeout_s=5) == {"cpu": 2, "gpu": 1}
 
 
 def _process_info(cluster):

@@ -25,3 +25,14 @@ def test_plan_uses_configured_slots_without_a_broker():
     plan = pipeline.plan(config, broker_url="", settings=settings)
     assert len(plan["cpu"]) == 3 and len(plan["gpu"]) == 1
     assert sum(sum(b["trials"].values()) for side in plan.values() for b in side) == 12
+
+
+def test_warm_up_loads_the_storage_code_and_leaves_nothing_behind(tmp_path, monkeypatch):
+    import sqlalchemy.orm
+
+    monkeypatch.chdir(tmp_path)
+    pipeline.warm_up()
+    assert list(tmp_path.iterdir()) == []  # an in-memory database: no file
+    from optuna.storages._rdb import models
+
+    assert sqlalchemy.orm.class_mapper(models.TrialModel).configured
