@@ -84,7 +84,7 @@ class BatchContext:
 
     @property
     def batch_key(self) -> str:
-        """Key shared by the batch's trials across tries: ``"<run_id>/<queue>/<map_index>"``."""
+        """The batch's name in summaries and sampler streams: ``"<run_id>/<queue>/<map_index>"``."""
         return f"{self.run_id}/{self.queue}/{self.map_index}"
 
 
