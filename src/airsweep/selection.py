@@ -106,6 +106,7 @@ def finalize_best(
     native = get_family(model).native_model(pipeline.named_steps["model"])
     native_uri = store.write_bytes(f"{base}/model.ubj", native) if native is not None else None
 
+    where = placement(best)
     card = {
         "run_key": run_key,
         "study_name": study.study_name,
@@ -130,10 +131,10 @@ def finalize_best(
         "sweep": sweep_timing(study),
         "best_trial": {
             "number": best.number,
-            "hostname": placement(best).get("hostname"),
-            "queue": placement(best).get("queue"),
-            "device": placement(best).get("device_used"),
-            "worker": placement(best).get("worker"),
+            "hostname": where.get("hostname"),
+            "queue": where.get("queue"),
+            "device": where.get("device_used"),
+            "worker": where.get("worker"),
             "fit_seconds": best.user_attrs.get("fit_seconds"),
         },
         "refit": {"device": CPU, "n_jobs": threads, "seconds": round(refit_seconds, 3)},

@@ -41,6 +41,7 @@ from airsweep.models.device import resolve_device
 from airsweep.models.pipeline import build_pipeline
 from airsweep.models.scoring import score
 from airsweep.pruning import FoldPruner
+from airsweep.report import placement
 from airsweep.space import resolve_space, suggest
 from airsweep.study import make_sampler
 
@@ -176,7 +177,7 @@ def _reconcile(study: optuna.Study, context: BatchContext) -> Counter[str]:
     """Count the batch's finished trials per model; fail trials left RUNNING by a dead try."""
     done: Counter[str] = Counter()
     for trial in study.get_trials(deepcopy=False):
-        where = trial.user_attrs.get("placement", {})
+        where = placement(trial)
         if (where.get("queue"), where.get("map_index")) != (context.queue, context.map_index):
             continue
         if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
