@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 
 import pytest
 
@@ -27,12 +29,21 @@ def test_plan_uses_configured_slots_without_a_broker():
     assert sum(sum(b["trials"].values()) for side in plan.values() for b in side) == 12
 
 
-def test_warm_up_loads_the_storage_code_and_leaves_nothing_behind(tmp_path, monkeypatch):
-    import sqlalchemy.orm
-
-    monkeypatch.chdir(tmp_path)
-    pipeline.warm_up()
+def test_warm_up_loads_the_storage_code_and_leaves_nothing_behind(tmp_path):
+    # A fresh interpreter: in this one, other tests may have configured the mappers.
+    probe = (
+        "import sys\n"
+        "from sqlalchemy.orm import class_mapper\n"
+        "from airsweep import pipeline\n"
+        "from optuna.storages._rdb import models\n"
+        "before = class_mapper(models.TrialModel, configure=False).configured\n"
+        "pipeline.warm_up()\n"
+        "after = class_mapper(models.TrialModel, configure=False).configured\n"
+        "print(before, after, 'alembic.migration' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "True", "True"]
     assert list(tmp_path.iterdir()) == []  # an in-memory database: no file
-    from optuna.storages._rdb import models
-
-    assert sqlalchemy.orm.class_mapper(models.TrialModel).configured
