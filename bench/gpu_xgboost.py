@@ -3,12 +3,15 @@
 Every trial goes through airsweep's own code path: a seeded synthetic Parquet
 dataset is prepared with :func:`airsweep.data.prepare_dataset` (a file dataset,
 so it can exceed the built-in ``synthetic`` dataset's 1M-row cap), then each
-trial is one :func:`airsweep.trials.run_trial_batch` call against an in-memory
-Optuna study, on the ``gpu`` queue or the ``cpu`` queue. ``run_trial_batch``
-resolves the device (:func:`airsweep.models.device.resolve_device`), builds the
-pipeline with the xgboost family and records the user attrs ``placement``
-(``device_requested``, ``device_used``, ``fallback_reason``) and ``fit_seconds``
-(the whole cross-validated trial: fold copies, preprocessing, fit, scoring).
+trial is one :class:`airsweep.runner.Runner` with a budget of one trial
+(``n_trials: 1``) against its own in-memory Optuna study (no storage, so no
+heartbeats; a process-local :class:`airsweep.study_lock.ThreadStudyLock`), on
+the ``gpu`` queue or the ``cpu`` queue. The runner resolves the device
+(:func:`airsweep.models.device.resolve_device`), and its
+:class:`airsweep.trials.TrialExecutor` builds the pipeline with the xgboost
+family and records the user attrs ``placement`` (``device_requested``,
+``device_used``, ``fallback_reason``) and ``fit_seconds`` (the whole
+cross-validated trial: fold copies, preprocessing, fit, scoring).
 
 Modes:
 
@@ -147,7 +150,7 @@ def prepare(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
-    """Run one trial through ``run_trial_batch`` and return its record."""
+    """Run one trial through a :class:`~airsweep.runner.Runner` and return its record."""
     _use_src()
     import optuna
 
@@ -155,8 +158,9 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     from airsweep.metrics import Metrics
     from airsweep.models.registry import get_family
     from airsweep.report import fold_scores
+    from airsweep.runner import Runner, RunnerContext
     from airsweep.study import make_sampler
-    from airsweep.trials import BatchContext, run_trial_batch
+    from airsweep.study_lock import ThreadStudyLock
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     manifest = job["manifest"]
@@ -169,15 +173,16 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         sampler=make_sampler(config),
         pruner=optuna.pruners.NopPruner(),
     )
-    context = BatchContext(
+    context = RunnerContext(
         run_id=f"bench-{job['mode']}-{job['index']}",
+        queue=queue,
         map_index=job["index"],
         try_number=1,
-        queue=queue,
         worker=f"bench-{job['mode']}",
         n_jobs=job["n_jobs"],
     )
-    batch = {"batch_index": job["index"], "queue": queue, "trials": {"xgboost": 1}}
+    plan = {"queue": queue, "models": ["xgboost"]}
+    lock = ThreadStudyLock(study.study_name)
     family = get_family("xgboost")
     built: list[Any] = []
     original_build = family.build
@@ -190,9 +195,10 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     family.build = recording_build  # type: ignore[method-assign]
     try:
         started = time.perf_counter()
-        summary = run_trial_batch(
-            batch, manifest, config, study, context, Metrics(client=_NullStatsd())
+        runner = Runner(
+            plan, manifest, config, study, context, lock, metrics=Metrics(client=_NullStatsd())
         )
+        summary = runner.run()  # config n_trials is 1: the runner runs one trial
         wall = time.perf_counter() - started
     finally:
         del family.build  # back to the class method
@@ -220,8 +226,8 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         "error": attrs.get("error"),
         "booster_devices": booster_devices,
         "folds_fitted": len(built),
-        "batch_wall_seconds": round(wall, 3),
-        "batch_summary": summary,
+        "runner_wall_seconds": round(wall, 3),
+        "runner_summary": summary,
     }
 
 

@@ -1,39 +1,44 @@
 """Orchestration overhead of an airsweep sweep versus plain Optuna, on the running cluster.
 
 Question: how much of the machine does a sweep spend fitting models? For the
-same dataset, model, search space and trial budget the bench runs three modes
+same dataset, model, search space and trial budget the bench runs two modes
 and reports, per mode, the median over ``--repeats`` runs of:
 
-* ``wall_s``: the trial phase. For the cluster modes, the earliest
-  ``start_date`` to the latest ``end_date`` of the mapped ``cpu_trials`` task
-  instances (REST API); for ``optuna``, the wall of ``study.optimize``.
+* ``wall_s``: the trial phase. For ``airsweep``, the earliest ``start_date``
+  to the latest ``end_date`` of the mapped ``cpu_trials`` task instances (the
+  runners; REST API); for ``optuna``, the wall of ``study.optimize``.
+* ``trials_span_s``: first trial start to last trial completion (study
+  timestamps), in both modes.
 * ``dag_run_wall_s``: the whole DAG run (``start_date`` to ``end_date``:
-  validate, data, study, plan, trials, refit, report); ``-`` for ``optuna``.
+  setup, plans, runners, finalize); ``-`` for ``optuna``.
 * ``sum_fit_s``: the sum of the trials' ``fit_seconds`` user attr (the whole
   cross-validated fit of a trial, pruned and failed trials included).
 * ``slots``: the ``cpu_trials`` pool size (``GET /api/v2/pools``); ``optuna``
   runs ``study.optimize(n_jobs=slots)`` with that many threads.
+* ``runners`` / ``idle``: mapped ``cpu_trials`` task instances, and those that
+  ran no trial (they started after the budget was spent: ``trials: 0``).
 * ``E = sum_fit_s / (slots * wall_s)``, the efficiency, computed per run, and
   ``wall vs optuna`` = median wall / median wall of the ``optuna`` mode.
 
 Modes:
 
 * ``airsweep``: ``hpo_sweep`` triggered through the REST API with
-  ``batch_size: "auto"`` (one mapped task per slot);
-* ``per-trial``: the same sweep with ``batch_size: 1`` (one mapped task per
-  trial). A task costs about 2 slot-seconds beyond its trial here, so a
-  64-trial run takes about 2 minutes: by default it runs once (``--per-trial-repeats 1``) with
-  ``--per-trial-n-trials 16``; its ``E`` does not depend on the budget (every
-  trial pays the same per-task cost) and, for the ratio, its wall is scaled
-  linearly to ``--n-trials`` (the table says so). Pass ``--per-trial-n-trials
-  64`` for the full budget;
+  ``max_parallel`` runners on the cpu queue (``--max-parallel``: default 16,
+  the param's default; ``slots`` maps one runner per pool slot, so no runner
+  is idle). Every runner takes trials from the shared budget until it is
+  spent (``airsweep.runner``); the pool runs ``slots`` of them at once.
 * ``optuna``: one process, ``optuna.create_study`` (in memory, or the cluster's
   Postgres with ``--optuna-storage cluster``) and ``study.optimize(objective,
   n_trials, n_jobs=slots)``, where the objective does what an airsweep trial
-  does (:class:`Objective` mirrors ``airsweep.trials._TrialRunner``): the same
+  does (:class:`Objective` mirrors ``airsweep.trials.TrialExecutor``): the same
   prepared split (``prepare_dataset`` + ``load_split``), the same folds, space
   (``resolve_space`` + ``suggest``), pipeline (``build_pipeline``), scorer,
-  sampler (``make_sampler``), pruner (``make_pruner``) and thread limit.
+  pruning (``FoldPruner`` over ``make_pruner``), sampler (``make_sampler``) and
+  thread limit. What a runner adds around the executor (the budget count under
+  the study lock, heartbeats, the ``placement`` and ``model`` attrs) is
+  orchestration, and is measured as such. ``bench/elastic_sweep.py --scenario
+  overhead`` compares with Optuna's distributed set-up (one process per slot
+  on the cluster's Postgres) instead.
 
 Runs are interleaved (repeat 1 of every mode, then repeat 2, ...).
 
@@ -42,35 +47,48 @@ Workload: ``random_forest`` (``device: cpu``, cpu queue only) on the
 space is a single point (``low == high`` for every parameter), so every trial
 does the same work, trial times do not vary with the sampled point, and the
 scores tie: airsweep's ``MedianPruner(n_startup_trials=5)`` only prunes a trial
-strictly worse than the median, so nothing is pruned and the three modes fit
-the same amount. Trials still go through TPE ask/tell in every mode.
+strictly worse than the median, so nothing is pruned and the modes fit the
+same amount. Trials still go through TPE ask/tell in every mode.
 ``--n-estimators-spread k`` widens ``n_estimators`` to ``[N, N + k]``; scores
 then differ and the pruner may stop trials (the table counts pruned trials;
 their partial fits are in ``sum_fit_s``). At start the bench calibrates the
 number of rows in-process so that one trial takes about ``--trial-seconds`` on
 one core, and prints the measured trial time (``--rows`` skips calibration).
 
-The bench also reads each cluster run's task logs
-(``$AIRSWEEP_HOME/logs/airflow/.../attempt=N.log``) and splits the slot time
-of the trial phase (``slots * wall_s``) among the ``cpu_trials`` task
-instances: ``queued_to_start`` (queued, or the phase start, to ``start_date``:
-Celery pickup, task process fork), ``pre_execute`` (``start_date`` to the end
-of the log's "Pre Execute" group: DAG file parse, XCom pulls), ``setup``
-(``execute`` before ``run_trial_batch``: imports of ``airsweep.pipeline``,
-settings, study load), ``batch_overhead`` (``run_trial_batch``'s
-``wall_seconds`` minus its ``fit_seconds``: reconcile, data load, ask, user
-attrs, tell, metrics), ``fit``, ``post_execute`` (XCom push, final state) and
-``idle`` (no trial task queued or running on the slot: scheduler gaps, the
-tail of the slower batch). It also joins the workers' ``Workload finished``
-log lines with the API's ``end_date`` to count Celery slots held more than
-2 s after their task instance ended.
+The bench also reads each airsweep run's task logs
+(``$AIRSWEEP_HOME/logs/airflow/.../attempt=N.log``, whose "Returned value" line
+holds the runner's summary: ``runner``, ``queue``, ``map_index``, ``worker``,
+``trials``, ``complete``, ``pruned``, ``failed``, ``lost``, ``stop_reason``,
+``fit_seconds``, ``wall_seconds``) and splits the slot time of the trial phase
+(``slots * wall_s``) among the ``cpu_trials`` task instances:
+
+* ``queued_to_start``: queued (or the phase start) to ``start_date``: Celery
+  pickup, task process fork;
+* ``pre_execute``: ``start_date`` to the end of the log's "Pre Execute" group
+  (DAG file parse, XCom pulls);
+* ``setup``: ``execute`` outside ``Runner.run`` (imports, settings, storage,
+  study and lock);
+* ``runner_overhead``: ``Runner.run``'s ``wall_seconds`` minus its
+  ``fit_seconds`` (lost-trial checks, the budget count under the lock, ask,
+  attrs, heartbeats, tell, metrics, data load);
+* ``fit``: the runners' ``fit_seconds``;
+* ``post_execute``: execute end to ``end_date`` (XCom push, final state);
+* ``idle_runners``: the whole slot time (queued to ``end_date``) of runners
+  that ran no trial: they started after the budget was spent;
+* ``idle``: no trial task queued or running on the slot (scheduler gaps, the
+  tail of the last trial on the other slot).
+
+Rows: ``slot-s`` sums every runner; ``per runner`` divides each part by the
+runners that ran trials, and ``idle_runners`` by the idle ones. The bench also
+joins the workers' ``Workload finished`` log lines with the API's ``end_date``
+to count Celery slots held more than 2 s after their task instance ended.
 
 Run (the cluster must be up: ``.venv/bin/airsweep up``; run nothing else heavy
-meanwhile; default settings take about 8 minutes on 2 cores)::
+meanwhile; default settings take about 6 minutes on 2 cores)::
 
     .venv/bin/python bench/sweep_overhead.py
-    .venv/bin/python bench/sweep_overhead.py --repeats 1 --modes airsweep,optuna
-    .venv/bin/python bench/sweep_overhead.py --modes per-trial --per-trial-n-trials 64
+    .venv/bin/python bench/sweep_overhead.py --repeats 1 --rows 1700
+    .venv/bin/python bench/sweep_overhead.py --max-parallel slots   # no idle runner
 """
 
 from __future__ import annotations
@@ -92,21 +110,27 @@ ROOT = Path(__file__).resolve().parents[1]
 DAG_ID = "hpo_sweep"
 TRIAL_TASK = "cpu_trials"
 POOL = "cpu_trials"
-MODES = ("airsweep", "per-trial", "optuna")
+MODES = ("airsweep", "optuna")
 MODEL = "random_forest"
 FEATURES = 20
 SEED = 42
+#: ``max_parallel`` of the ``hpo_sweep`` param (its default).
+DEFAULT_MAX_PARALLEL = 16
 #: The single point of the search space (``n_estimators`` may get a spread).
 POINT = {"n_estimators": 40, "max_depth": 12, "min_samples_leaf": 2, "max_features": 0.5}
 BREAKDOWN = (
     "queued_to_start",
     "pre_execute",
     "setup",
-    "batch_overhead",
+    "runner_overhead",
     "fit",
     "post_execute",
+    "idle_runners",
     "idle",
 )
+#: Keys of a runner's summary read back from its task log ("Returned value was ...").
+SUMMARY_NUMBERS = ("trials", "complete", "pruned", "failed", "lost", "fit_seconds", "wall_seconds")
+SUMMARY_TEXTS = ("runner", "queue", "worker", "stop_reason")
 
 
 def _use_src() -> None:
@@ -131,9 +155,13 @@ def search_space(spread: int) -> dict[str, dict[str, Any]]:
 
 
 def sweep_params(
-    rows: int, n_trials: int, cv_folds: int, batch_size: str | int, spread: int
+    rows: int,
+    n_trials: int,
+    cv_folds: int,
+    spread: int,
+    max_parallel: int = DEFAULT_MAX_PARALLEL,
 ) -> dict[str, Any]:
-    """The ``hpo_sweep`` conf shared by every mode (``batch_size`` differs)."""
+    """The ``hpo_sweep`` conf of the workload (also configures the in-process modes)."""
     return {
         "dataset": "synthetic",
         "synthetic": {"rows": rows, "features": FEATURES, "classes": 2, "noise": 0.05},
@@ -145,16 +173,42 @@ def sweep_params(
         "sampler": "tpe",
         "seed": SEED,
         "trial_timeout_s": 3600,
-        "max_parallel": 16,
-        "batch_size": batch_size,
+        "max_parallel": max_parallel,
     }
+
+
+def max_parallel_arg(value: str) -> str | int:
+    """``--max-parallel``: ``slots`` or a positive integer."""
+    if value == "slots":
+        return value
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'slots' or an integer, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, got {number}")
+    return number
+
+
+def resolve_max_parallel(value: str | int, slots: int) -> int:
+    """The runners per queue: ``slots`` means one per ``cpu_trials`` pool slot."""
+    return slots if value == "slots" else int(value)
 
 
 # --------------------------------------------------------------------------- in-process
 
 
 class Objective:
-    """One airsweep trial as an Optuna objective (mirrors ``airsweep.trials._TrialRunner``)."""
+    """One airsweep trial as an Optuna objective (mirrors ``airsweep.trials.TrialExecutor``).
+
+    The same split, folds, space, pipeline, scorer and thread count; the
+    running mean score is reported after each fold and pruning is asked through
+    ``FoldPruner`` (one read of the COMPLETE trials per trial) after every fold
+    but the last; a non-finite fold score or ``trial_timeout_s`` fails the
+    trial (with ``error``). ``fit_seconds`` is recorded as in airsweep. Pass
+    ``catch=(Exception,)`` to ``study.optimize`` so a failed trial does not
+    stop it, as a failed trial does not stop a runner.
+    """
 
     def __init__(self, manifest: dict[str, Any], config: Any, n_jobs: int) -> None:
         from sklearn.model_selection import KFold, StratifiedKFold
@@ -174,36 +228,52 @@ class Objective:
 
     def __call__(self, trial: Any) -> float:
         """Suggest, cross-validate with pruning checks, record ``fit_seconds``."""
+        import optuna
+
+        started = time.perf_counter()
+        try:
+            return self._cross_validate(trial, started)
+        except optuna.TrialPruned:
+            raise
+        except Exception as exc:
+            trial.set_user_attr("error", f"{type(exc).__name__}: {exc}")
+            raise
+        finally:
+            trial.set_user_attr("fit_seconds", round(time.perf_counter() - started, 3))
+
+    def _cross_validate(self, trial: Any, started: float) -> float:
+        import math
+
         import numpy as np
         import optuna
 
         from airsweep.models.pipeline import build_pipeline
         from airsweep.models.scoring import score
+        from airsweep.pruning import FoldPruner
         from airsweep.space import suggest
 
-        started = time.perf_counter()
+        params = suggest(trial, MODEL, self.space)
         scores: list[float] = []
-        try:
-            params = suggest(trial, MODEL, self.space)
-            for step, (train_idx, valid_idx) in enumerate(self.folds):
-                pipeline = build_pipeline(
-                    self.manifest, MODEL, params, self.n_jobs, "cpu", seed=self.config.seed
-                )
-                pipeline.fit(self.X.iloc[train_idx], self.y.iloc[train_idx])
-                scores.append(
-                    score(
-                        pipeline,
-                        self.X.iloc[valid_idx],
-                        self.y.iloc[valid_idx],
-                        self.manifest["metric"],
-                    )
-                )
-                trial.report(float(np.mean(scores)), step)
-                if trial.should_prune():
-                    raise optuna.TrialPruned()
-            return float(np.mean(scores))
-        finally:
-            trial.set_user_attr("fit_seconds", round(time.perf_counter() - started, 3))
+        pruner = FoldPruner(trial.study, trial)
+        last = len(self.folds) - 1
+        for step, (train_idx, valid_idx) in enumerate(self.folds):
+            pipeline = build_pipeline(
+                self.manifest, MODEL, params, self.n_jobs, "cpu", seed=self.config.seed
+            )
+            pipeline.fit(self.X.iloc[train_idx], self.y.iloc[train_idx])
+            fold_score = score(
+                pipeline, self.X.iloc[valid_idx], self.y.iloc[valid_idx], self.manifest["metric"]
+            )
+            if not math.isfinite(fold_score):
+                raise ValueError(f"fold {step} scored {fold_score}")
+            scores.append(fold_score)
+            pruner.report(float(np.mean(scores)), step)
+            elapsed = time.perf_counter() - started
+            if elapsed > self.config.trial_timeout_s:
+                raise TimeoutError(f"trial ran {elapsed:.1f}s, over trial_timeout_s")
+            if step < last and pruner.should_prune():
+                raise optuna.TrialPruned()
+        return float(np.mean(scores))
 
 
 def prepare_local(params: dict[str, Any], workdir: Path) -> tuple[dict[str, Any], Any]:
@@ -235,12 +305,16 @@ def time_trials(manifest: dict[str, Any], config: Any, n_jobs: int, count: int) 
 
 
 def calibrate(args: argparse.Namespace, n_jobs: int, workdir: Path) -> tuple[int, float]:
-    """Pick the row count whose trial takes about ``--trial-seconds`` on one core."""
+    """Pick the row count whose trial takes about ``--trial-seconds`` on one core.
+
+    Reads ``args.trial_seconds``, ``args.rows`` (0: calibrate), ``args.cv_folds``
+    and ``args.n_estimators_spread``.
+    """
     target = args.trial_seconds
     rows = args.rows or 6000
     measured = 0.0
     for attempt in range(1, 6):
-        params = sweep_params(rows, 1, args.cv_folds, "auto", args.n_estimators_spread)
+        params = sweep_params(rows, 1, args.cv_folds, args.n_estimators_spread)
         manifest, config = prepare_local(params, workdir)
         times = time_trials(manifest, config, n_jobs, 3)
         measured = statistics.median(times[1:])  # the first trial warms caches up
@@ -254,16 +328,25 @@ def calibrate(args: argparse.Namespace, n_jobs: int, workdir: Path) -> tuple[int
     return rows, measured
 
 
+def trials_span(trials: list[Any]) -> float | None:
+    """Seconds from the first trial start to the last trial completion."""
+    starts = [t.datetime_start for t in trials if t.datetime_start]
+    ends = [t.datetime_complete for t in trials if t.datetime_complete]
+    if not starts or not ends:
+        return None
+    return (max(ends) - min(starts)).total_seconds()
+
+
 def run_optuna(
     args: argparse.Namespace, rows: int, slots: int, n_jobs: int, storage: str, workdir: Path
 ) -> dict[str, Any]:
-    """Mode (b): ``study.optimize(n_jobs=slots)`` in this process."""
+    """Mode ``optuna``: ``study.optimize(n_jobs=slots)`` in this process."""
     import optuna
     from threadpoolctl import threadpool_limits
 
     from airsweep.study import make_pruner, make_sampler
 
-    params = sweep_params(rows, args.n_trials, args.cv_folds, "auto", args.n_estimators_spread)
+    params = sweep_params(rows, args.n_trials, args.cv_folds, args.n_estimators_spread)
     manifest, config = prepare_local(params, workdir)
     objective = Objective(manifest, config, n_jobs)
     use_db = args.optuna_storage == "cluster"
@@ -277,17 +360,19 @@ def run_optuna(
     load = os.getloadavg()[0]
     with threadpool_limits(limits=n_jobs):
         started = time.perf_counter()
-        study.optimize(objective, n_trials=args.n_trials, n_jobs=slots)
+        study.optimize(objective, n_trials=args.n_trials, n_jobs=slots, catch=(Exception,))
         wall = time.perf_counter() - started
     trials = study.get_trials(deepcopy=False)
     return {
         "mode": "optuna",
         "wall_s": wall,
+        "trials_span_s": trials_span(trials),
         "dag_run_wall_s": None,
         "sum_fit_s": sum(t.user_attrs.get("fit_seconds", 0.0) for t in trials),
         "slots": slots,
         "states": dict(Counter(t.state.name.lower() for t in trials)),
         "tasks": 0,
+        "idle_runners": 0,
         "n_trials": args.n_trials,
         "load_before": load,
     }
@@ -306,8 +391,22 @@ def _secs(a: datetime | None, b: datetime | None) -> float:
     return (b - a).total_seconds() if a and b else 0.0
 
 
+def parse_summary(text: str) -> dict[str, Any]:
+    """The runner summary's fields in a "Returned value was: {...}" log line."""
+    out: dict[str, Any] = {}
+    for key in SUMMARY_NUMBERS:
+        found = re.search(rf"'{key}': ([0-9.]+)", text)
+        if found:
+            out[key] = float(found.group(1))
+    for key in SUMMARY_TEXTS:
+        found = re.search(rf"'{key}': '([^']*)'", text)
+        if found:
+            out[key] = found.group(1)
+    return out
+
+
 def read_task_log(path: Path) -> dict[str, Any]:
-    """Timestamps of a task attempt's log: first line, pre-execute end, execute end, last line."""
+    """A runner attempt's log: first line, pre-execute end, execute end, its summary."""
     out: dict[str, Any] = {}
     if not path.is_file():
         return out
@@ -329,11 +428,20 @@ def read_task_log(path: Path) -> dict[str, Any]:
             out["parse_ms"] = event["dag_file_parse_ms"]
         elif text.startswith("Done. Returned value was"):
             out["exec_end"] = ts
-            for key in ("wall_seconds", "fit_seconds"):
-                found = re.search(rf"'{key}': ([0-9.]+)", text)
-                if found:
-                    out[key] = float(found.group(1))
+            out["summary"] = parse_summary(text)
     return out
+
+
+def runner_log_path(log_root: Path, run_id: str, ti: dict[str, Any]) -> Path:
+    """The log file of a ``cpu_trials`` task instance's attempt."""
+    return (
+        log_root
+        / f"dag_id={DAG_ID}"
+        / f"run_id={run_id}"
+        / f"task_id={ti['task_id']}"
+        / f"map_index={ti['map_index']}"
+        / f"attempt={ti['try_number']}.log"
+    )
 
 
 def breakdown(tis: list[dict[str, Any]], log_root: Path, run_id: str) -> dict[str, Any]:
@@ -342,40 +450,49 @@ def breakdown(tis: list[dict[str, Any]], log_root: Path, run_id: str) -> dict[st
     The window is the trial phase (first ``start_date`` to last ``end_date``);
     a task's queue wait counts from when it was queued or the window opened.
     ``idle`` (slot time with no trial task queued or running) is filled in by
-    the caller, who knows the pool size.
+    the caller, who knows the pool size. Also returns ``busy_runners``,
+    ``idle_runner_count``, ``occupied``, ``parse_s_mean`` and ``summaries``
+    (the runner summaries found in the logs).
     """
-    parts = dict.fromkeys(BREAKDOWN, 0.0)
+    parts: dict[str, Any] = dict.fromkeys(BREAKDOWN, 0.0)
     parse_ms: list[float] = []
+    summaries: list[dict[str, Any]] = []
     first = min(_ts(ti["start_date"]) for ti in tis)
     occupied = 0.0
+    busy = idle = 0
     for ti in tis:
         queued, start, end = (_ts(ti.get(k)) for k in ("queued_when", "start_date", "end_date"))
         queued = max(queued or start, first)
-        log = read_task_log(
-            log_root
-            / f"dag_id={DAG_ID}"
-            / f"run_id={run_id}"
-            / f"task_id={TRIAL_TASK}"
-            / f"map_index={ti['map_index']}"
-            / f"attempt={ti['try_number']}.log"
-        )
-        parts["queued_to_start"] += _secs(queued, start)
+        log = read_task_log(runner_log_path(log_root, run_id, ti))
         occupied += _secs(queued, end)
         if "exec_start" not in log or "exec_end" not in log:
+            parts["queued_to_start"] += _secs(queued, start)
             parts["setup"] += _secs(start, end)  # no log: count the task as overhead
+            busy += 1
             continue
-        execute = _secs(log["exec_start"], log["exec_end"])
-        batch_wall = log.get("wall_seconds", execute)
-        fit = log.get("fit_seconds", batch_wall)
-        parts["pre_execute"] += _secs(start, log["exec_start"])
-        parts["setup"] += execute - batch_wall
-        parts["batch_overhead"] += batch_wall - fit
-        parts["fit"] += fit
-        parts["post_execute"] += _secs(log["exec_end"], end)
+        summary = log.get("summary", {})
+        summaries.append(summary)
         if "parse_ms" in log:
             parse_ms.append(log["parse_ms"])
+        if summary.get("trials", 1) == 0:
+            parts["idle_runners"] += _secs(queued, end)
+            idle += 1
+            continue
+        busy += 1
+        execute = _secs(log["exec_start"], log["exec_end"])
+        runner_wall = summary.get("wall_seconds", execute)
+        fit = summary.get("fit_seconds", runner_wall)
+        parts["queued_to_start"] += _secs(queued, start)
+        parts["pre_execute"] += _secs(start, log["exec_start"])
+        parts["setup"] += execute - runner_wall
+        parts["runner_overhead"] += runner_wall - fit
+        parts["fit"] += fit
+        parts["post_execute"] += _secs(log["exec_end"], end)
     parts["occupied"] = occupied
+    parts["busy_runners"] = busy
+    parts["idle_runner_count"] = idle
     parts["parse_s_mean"] = statistics.mean(parse_ms) / 1000 if parse_ms else None
+    parts["summaries"] = summaries
     return parts
 
 
@@ -400,13 +517,18 @@ def celery_release_lag(log_dir: Path, tis: list[dict[str, Any]]) -> dict[str, An
 
 
 class Cluster:
-    """The running native cluster: API client, Optuna storage, pool size, logs."""
+    """The running native cluster: API client, Optuna storage, pool size, logs.
+
+    The state directory is ``AIRSWEEP_HOME`` (default ``<root>/.airsweep``),
+    as for the ``airsweep`` command.
+    """
 
     def __init__(self, root: Path) -> None:
         from airsweep.cluster.config import ClusterConfig
         from airsweep.cluster.lifecycle import admin_client, env_file
         from airsweep.envfile import read_env_file
 
+        self.root = root
         self.cfg = ClusterConfig.from_env(root)
         env_path = env_file(self.cfg)
         if not env_path.is_file():
@@ -431,7 +553,8 @@ class Cluster:
         """Size of the ``cpu_trials`` pool."""
         return int(self.client.request("GET", f"/pools/{POOL}")["slots"])
 
-    def _trial_counts(self, study_name: str) -> str:
+    def trial_counts(self, study_name: str) -> str:
+        """The study's trials by state, as text."""
         import optuna
 
         try:
@@ -464,7 +587,7 @@ class Cluster:
             now = time.monotonic()
             if now - last_print >= 20:
                 last_print = now
-                counts = self._trial_counts(study_name)
+                counts = self.trial_counts(study_name)
                 say(f"  {mode}: {now - started:4.0f}s {run['state']}, trials: {counts}")
             if now - started > timeout_s:
                 raise TimeoutError(f"{run_id} still {run['state']} after {timeout_s:.0f}s")
@@ -482,10 +605,16 @@ class Cluster:
         wall = _secs(first, last)
         parts = breakdown(tis, self.log_root, run_id)
         parts["idle"] = slots * wall - parts["occupied"]
+        workers = Counter(
+            t.user_attrs.get("placement", {}).get("worker", "?")
+            for t in trials
+            if t.state.is_finished()
+        )
         return {
             "mode": mode,
             "run_id": run_id,
             "wall_s": wall,
+            "trials_span_s": trials_span(trials),
             "dag_run_wall_s": _secs(run_start, run_end),
             "before_trials_s": _secs(run_start, first),
             "after_trials_s": _secs(last, run_end),
@@ -493,7 +622,10 @@ class Cluster:
             "slots": slots,
             "states": dict(Counter(t.state.name.lower() for t in trials)),
             "tasks": len(tis),
+            "idle_runners": parts["idle_runner_count"],
+            "workers": dict(workers),
             "n_trials": params["n_trials"],
+            "max_parallel": params["max_parallel"],
             "breakdown": parts,
             "celery_lag": celery_release_lag(self.cfg.log_dir, all_tis),
             "load_before": load,
@@ -512,34 +644,36 @@ def _fmt(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def summarize(results: list[dict[str, Any]], modes: list[str], n_trials: int) -> str:
+def summarize(results: list[dict[str, Any]], modes: list[str]) -> str:
     """The Markdown tables of medians: figures per mode, then the trial phase's slot time."""
     for r in results:
         r["E"] = r["sum_fit_s"] / (r["slots"] * r["wall_s"])
         r["fit_per_trial_s"] = r["sum_fit_s"] / max(1, sum(r["states"].values()))
-        # Wall at the full budget: a mode run with fewer trials is scaled linearly.
-        r["wall_at_budget_s"] = r["wall_s"] * n_trials / r["n_trials"]
     by_mode = {m: [r for r in results if r["mode"] == m] for m in modes}
-    optuna_wall = _median(by_mode.get("optuna", []), "wall_at_budget_s")
+    optuna_wall = _median(by_mode.get("optuna", []), "wall_s")
     lines = [
-        "| mode | runs | n_trials | tasks | wall_s (trial phase) | dag_run_wall_s | sum_fit_s "
-        "| fit/trial s | slots | E | wall vs optuna | trials |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| mode | runs | n_trials | runners (idle) | wall_s (trial phase) | trials_span_s "
+        "| dag_run_wall_s | sum_fit_s | fit/trial s | slots | E | wall vs optuna | trials |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for mode, rows in by_mode.items():
         if not rows:
             continue
-        scaled = _median(rows, "wall_at_budget_s")
-        ratio = f"{scaled / optuna_wall:.2f}x" if optuna_wall and scaled else "-"
-        if rows[0]["n_trials"] != n_trials:
-            ratio += f" (wall x{n_trials / rows[0]['n_trials']:g})"
+        wall = _median(rows, "wall_s")
+        ratio = f"{wall / optuna_wall:.2f}x" if optuna_wall and wall else "-"
         states: Counter[str] = Counter()
         for r in rows:
             states.update(r["states"])
         state_text = ", ".join(f"{k} {v / len(rows):g}" for k, v in sorted(states.items()))
+        runners = (
+            f"{_fmt(_median(rows, 'tasks'), 0)} ({_fmt(_median(rows, 'idle_runners'), 0)})"
+            if mode != "optuna"
+            else "-"
+        )
         lines.append(
-            f"| {mode} | {len(rows)} | {rows[0]['n_trials']} | {_fmt(_median(rows, 'tasks'), 0)} "
-            f"| {_fmt(_median(rows, 'wall_s'))} | {_fmt(_median(rows, 'dag_run_wall_s'))} "
+            f"| {mode} | {len(rows)} | {rows[0]['n_trials']} | {runners} "
+            f"| {_fmt(wall)} | {_fmt(_median(rows, 'trials_span_s'))} "
+            f"| {_fmt(_median(rows, 'dag_run_wall_s'))} "
             f"| {_fmt(_median(rows, 'sum_fit_s'))} | {_fmt(_median(rows, 'fit_per_trial_s'), 2)} "
             f"| {rows[0]['slots']} | {_fmt(_median(rows, 'E'), 3)} | {ratio} | {state_text} |"
         )
@@ -549,8 +683,8 @@ def summarize(results: list[dict[str, Any]], modes: list[str], n_trials: int) ->
     lines += [
         "",
         "Slot time of the trial phase in seconds (per run the parts add up to "
-        "slots x wall_s; each cell is a median over runs; 'per task' divides by the "
-        "mapped tasks):",
+        "slots x wall_s; each cell is a median over runs; 'per runner' divides by the "
+        "runners that ran trials, idle_runners by the idle ones):",
         "",
         "| mode | | " + " | ".join(BREAKDOWN) + " | DAG parse | before trials | after trials "
         "| Celery slot held >2 s after task end |",
@@ -560,12 +694,17 @@ def summarize(results: list[dict[str, Any]], modes: list[str], n_trials: int) ->
         rows = by_mode[mode]
         parts = {k: _median([r["breakdown"] for r in rows], k) or 0.0 for k in BREAKDOWN}
         parse = _median([r["breakdown"] for r in rows], "parse_s_mean")
-        tasks = _median(rows, "tasks") or 1
+        busy = _median([r["breakdown"] for r in rows], "busy_runners") or 1
+        idle = _median([r["breakdown"] for r in rows], "idle_runner_count") or 0
         lag = rows[len(rows) // 2]["celery_lag"]
         tail_cells = (
             f"{_fmt(_median(rows, 'before_trials_s'))} s | "
             f"{_fmt(_median(rows, 'after_trials_s'))} s | "
             f"{lag['slow']} of {lag['workloads']} workloads, {lag['slow_s']:.1f} s"
+        )
+        per_runner = [_fmt(parts[k] / busy, 2) for k in BREAKDOWN]
+        per_runner[BREAKDOWN.index("idle_runners")] = (
+            _fmt(parts["idle_runners"] / idle, 2) if idle else "-"
         )
         lines.append(
             f"| {mode} | slot-s | "
@@ -573,9 +712,7 @@ def summarize(results: list[dict[str, Any]], modes: list[str], n_trials: int) ->
             + f" | | {tail_cells} |"
         )
         lines.append(
-            f"| {mode} | per task | "
-            + " | ".join(_fmt(parts[k] / tasks, 2) for k in BREAKDOWN)
-            + f" | {_fmt(parse, 2)} s | | | |"
+            f"| {mode} | per runner | " + " | ".join(per_runner) + f" | {_fmt(parse, 2)} s | | | |"
         )
     return "\n".join(lines)
 
@@ -592,23 +729,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--modes", default=",".join(MODES), help=f"comma-separated, of {', '.join(MODES)}"
     )
     parser.add_argument(
+        "--max-parallel",
+        type=max_parallel_arg,
+        default=DEFAULT_MAX_PARALLEL,
+        help=f"runners of the airsweep sweep ({DEFAULT_MAX_PARALLEL}, the param's default; "
+        "'slots': one per cpu_trials pool slot)",
+    )
+    parser.add_argument(
         "--cluster-root", type=Path, default=ROOT, help="airsweep checkout of the running cluster"
     )
     parser.add_argument("--cv-folds", type=int, default=3, help="CV folds per trial (3)")
     parser.add_argument("--rows", type=int, default=0, help="skip calibration: use these rows")
-    parser.add_argument(
-        "--per-trial-repeats",
-        type=int,
-        default=1,
-        help="runs of the per-trial mode (1: one run takes minutes; min with --repeats)",
-    )
-    parser.add_argument(
-        "--per-trial-n-trials",
-        type=int,
-        default=16,
-        help="trials of a per-trial run (16; its wall is scaled to --n-trials for the "
-        "ratio; pass the --n-trials value for the full budget, about 2 min per run)",
-    )
     parser.add_argument(
         "--n-estimators-spread",
         type=int,
@@ -643,9 +774,8 @@ def run_mode(
     if mode == "optuna":
         n_jobs = cluster.threads_per_slot
         return run_optuna(args, rows, slots, n_jobs, cluster.storage_url, workdir)
-    batch_size: str | int = "auto" if mode == "airsweep" else 1
-    n_trials = args.n_trials if mode == "airsweep" else args.per_trial_n_trials
-    params = sweep_params(rows, n_trials, args.cv_folds, batch_size, args.n_estimators_spread)
+    runners = resolve_max_parallel(args.max_parallel, slots)
+    params = sweep_params(rows, args.n_trials, args.cv_folds, args.n_estimators_spread, runners)
     return cluster.run_sweep(mode, params, args.timeout)
 
 
@@ -660,6 +790,7 @@ def main(argv: list[str] | None = None) -> int:
     cluster = Cluster(args.cluster_root.resolve())
     slots = cluster.slots()
     n_jobs = cluster.threads_per_slot
+    runners = resolve_max_parallel(args.max_parallel, slots)
     say(
         f"cluster {cluster.cfg.api_url}: pool {POOL}={slots} slots, {n_jobs} thread(s)/slot; "
         f"machine: {os.cpu_count()} cores, load avg {os.getloadavg()[0]:.2f}"
@@ -674,8 +805,6 @@ def main(argv: list[str] | None = None) -> int:
         )
         for repeat in range(1, args.repeats + 1):
             for mode in args.modes:
-                if mode == "per-trial" and repeat > args.per_trial_repeats:
-                    continue
                 say(f"repeat {repeat}/{args.repeats}: {mode} ...")
                 result = run_mode(mode, args, cluster, rows, slots, workdir)
                 result["repeat"] = repeat
@@ -685,13 +814,13 @@ def main(argv: list[str] | None = None) -> int:
                     f"  {mode}: wall {result['wall_s']:.1f}s, dag run "
                     f"{_fmt(result['dag_run_wall_s'])}s, sum fit {result['sum_fit_s']:.1f}s, "
                     f"E {result['E']:.3f}, trials {result['states']}"
+                    + (f", by worker {result['workers']}" if result.get("workers") else "")
                 )
     print()
     print(
-        f"n_trials={args.n_trials}, repeats={args.repeats} (per-trial: "
-        f"{min(args.repeats, args.per_trial_repeats)} run(s) of {args.per_trial_n_trials} "
-        f"trials), medians; {MODEL} on synthetic {rows} rows x {FEATURES} features, "
-        f"cv_folds={args.cv_folds}; calibrated trial {trial_s:.3f}s on one core; "
+        f"n_trials={args.n_trials}, repeats={args.repeats}, medians; airsweep max_parallel="
+        f"{runners} runners on {slots} slots; {MODEL} on synthetic {rows} rows x {FEATURES} "
+        f"features, cv_folds={args.cv_folds}; calibrated trial {trial_s:.3f}s on one core; "
         f"optuna storage: {args.optuna_storage}"
     )
     print(
@@ -699,7 +828,7 @@ def main(argv: list[str] | None = None) -> int:
         f"scheduler, dag-processor, triggerer, workers, Postgres, Redis, monitoring)"
     )
     print()
-    print(summarize(results, args.modes, args.n_trials))
+    print(summarize(results, args.modes))
     print()
     say(f"total bench time {time.monotonic() - began:.0f}s")
     if args.json_out:

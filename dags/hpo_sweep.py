@@ -3,13 +3,16 @@
 Trigger with params (UI form, REST `conf` or `airflow dags trigger --conf`);
 see docs/sweeps.md for each one. The flow:
 
-`validate` → `prepare_data` → `create_study` → `plan_*` → trial batches mapped on
-the **cpu** queue (pool `cpu_trials`) and the **gpu** queue (pool `gpu_trials`)
-→ `select_refit_store` → `report`.
+`setup` (validate, prepare the data, create the study, plan the runners) →
+`plan_cpu`, `plan_gpu` (each queue's runners) → runners mapped on the **cpu**
+queue (`cpu_trials`, pool `cpu_trials`) and the **gpu** queue (`gpu_trials`,
+pool `gpu_trials`) → `finalize` (pick, refit and store the best model, report).
 
-Each batch asks the shared Optuna study (in Postgres) for parameters, fits with
-k-fold CV and tells the score back. Bad params or a bad dataset fail the run
-once, early, before any trial.
+Runners share one trial budget, `n_trials`: each one takes the next trial from
+the sweep's Optuna study (in Postgres) until the budget is spent, so workers
+added mid-sweep start the runners still waiting for a slot, and a dead
+worker's trials go back to the budget. Bad params or a bad dataset fail the
+run once, early, before any trial.
 """
 
 from __future__ import annotations
@@ -21,66 +24,45 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from airsweep.config import PARAM_SCHEMAS
 
-DEFAULT_ARGS = {"retries": 2, "retry_delay": timedelta(seconds=15)}
+DEFAULT_ARGS = {"retries": 2, "retry_delay": timedelta(seconds=5)}
+#: A runner killed with its worker is retried (and its lost trials go back to the budget).
+RUNNER_ARGS = {"retries": 3, "retry_delay": timedelta(seconds=2)}
 PARAMS = {
     name: Param(spec["default"], **{k: v for k, v in spec.items() if k != "default"})
     for name, spec in PARAM_SCHEMAS.items()
 }
 
 
-def _fail_fast(step, *args, **kwargs):
-    """Run a validation step; bad input fails the task once, without retries."""
+@task(multiple_outputs=True)
+def setup(params: dict | None = None, run_id: str | None = None) -> dict:
+    """Validate the params, prepare the data, create the study, plan the runners."""
+    import os
+
+    from airsweep import pipeline
     from airsweep.config import SweepConfigError
     from airsweep.data import DatasetError
 
+    broker = os.environ.get("AIRFLOW__CELERY__BROKER_URL", "")
     try:
-        return step(*args, **kwargs)
-    except (SweepConfigError, DatasetError) as exc:
+        return pipeline.setup(dict(params), "hpo_sweep", run_id, broker)
+    except (SweepConfigError, DatasetError) as exc:  # bad input fails once, without retries
         raise AirflowFailException(str(exc)) from exc
 
 
 @task
-def validate(params: dict | None = None) -> dict:
-    """Validate every param (beyond the JSON schema) and normalize the config."""
-    from airsweep import pipeline
-
-    return _fail_fast(pipeline.validate, dict(params))
+def runners(planned: list) -> list:
+    """The runners ``setup`` planned for one queue (Airflow maps only a task's return value)."""
+    return planned
 
 
 @task
-def prepare_data(config: dict, run_id: str | None = None) -> dict:
-    """Load, check, split and store the dataset once; return its manifest."""
-    from airsweep import pipeline
-
-    return _fail_fast(pipeline.prepare, config, run_id)
-
-
-@task
-def create_study(config: dict, manifest: dict, run_id: str | None = None) -> str:
-    """Create the sweep's Optuna study in Postgres."""
-    from airsweep import pipeline
-
-    return pipeline.open_study(config, manifest, "hpo_sweep", run_id)
-
-
-@task
-def plan(config: dict, queue: str) -> list:
-    """The trial batches of one queue (the planner splits trials across both)."""
-    import os
-
-    from airsweep import pipeline
-
-    return pipeline.plan(config, os.environ.get("AIRFLOW__CELERY__BROKER_URL", ""))[queue]
-
-
-@task
-def trial_batch(batch: dict, config: dict, manifest: dict, study_name: str) -> dict:
-    """Run one batch of trials on this worker."""
+def run_trials(runner: dict, config: dict, manifest: dict, study_name: str) -> dict:
+    """Take trials from the sweep's budget and run them until it is spent."""
     from airsweep import pipeline
 
     ti = get_current_context()["ti"]
-    return pipeline.run_batch(
-        batch,
+    return pipeline.run_trials(
+        runner,
         config,
         manifest,
         study_name,
@@ -92,20 +74,18 @@ def trial_batch(batch: dict, config: dict, manifest: dict, study_name: str) -> d
 
 
 @task(trigger_rule="none_failed_min_one_success")
-def select_refit_store(config: dict, manifest: dict, study_name: str) -> dict:
-    """Refit the best COMPLETE trial, score it on held-out data, store model + card."""
+def finalize(config: dict, manifest: dict, study_name: str) -> dict:
+    """Refit the best COMPLETE trial, score it on held-out data, store it; report the sweep."""
     from airsweep import pipeline
+    from airsweep.selection import NoCompletedTrialError
 
-    return pipeline.finalize(config, manifest, study_name, get_current_context()["run_id"])
-
-
-@task
-def report(config: dict, card: dict, study_name: str) -> dict:
-    """Emit the sweep's metrics and return its summary and leaderboard."""
-    from airsweep import pipeline
-
-    started = get_current_context()["dag_run"].start_date
-    return pipeline.summarize(config, card, study_name, started)
+    context = get_current_context()
+    try:
+        return pipeline.finalize(
+            config, manifest, study_name, context["run_id"], context["dag_run"].start_date
+        )
+    except NoCompletedTrialError as exc:  # every trial failed: say why, do not retry
+        raise AirflowFailException(str(exc)) from exc
 
 
 def _on_failure(context) -> None:
@@ -126,22 +106,22 @@ def _on_failure(context) -> None:
     on_failure_callback=_on_failure,
 )
 def hpo_sweep():
-    """Validate, prepare, fan out trial batches over both queues, pick and store the best."""
-    config = validate()
-    manifest = prepare_data(config)
-    study_name = create_study(config, manifest)
-    common = {"config": config, "manifest": manifest, "study_name": study_name}
-    done = []
-    for queue in ("cpu", "gpu"):
-        batches = plan.override(task_id=f"plan_{queue}")(config, queue)
-        study_name >> batches
-        trials = trial_batch.override(
-            task_id=f"{queue}_trials", queue=queue, pool=f"{queue}_trials"
+    """Set up, run the budget's trials on both queues, pick and store the best."""
+    plan = setup()
+    common = {
+        "config": plan["config"],
+        "manifest": plan["manifest"],
+        "study_name": plan["study_name"],
+    }
+    trial_tasks = [
+        run_trials.override(
+            task_id=f"{queue}_trials", queue=queue, pool=f"{queue}_trials", **RUNNER_ARGS
         )
-        done.append(trials.partial(**common).expand(batch=batches))
-    card = select_refit_store(config, manifest, study_name)
-    done >> card
-    report(config, card, study_name)
+        .partial(**common)
+        .expand(runner=runners.override(task_id=f"plan_{queue}")(plan[queue]))
+        for queue in ("cpu", "gpu")
+    ]
+    trial_tasks >> finalize(**common)
 
 
 hpo_sweep()

@@ -8,7 +8,9 @@ import json
 import os
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from airsweep.cluster.config import ClusterConfig, ClusterConfigError
 
@@ -37,7 +39,7 @@ def _cmd_component(args: argparse.Namespace) -> int:
         env.update(read_env_file(Path(args.env_file)))
     comp = component(args.name, env)
     if comp.worker_kind:
-        return _run_worker(comp.argv, env)
+        return _run_worker(comp.argv, env, comp.worker_kind)
     executable = Path(sys.executable).parent / comp.argv[0]
     program = str(executable) if executable.exists() else shutil.which(comp.argv[0], path=None)
     if program is None:
@@ -45,22 +47,55 @@ def _cmd_component(args: argparse.Namespace) -> int:
     os.execve(program, [program, *comp.argv[1:]], env)
 
 
-def _run_worker(argv: tuple[str, ...], env: dict[str, str]) -> int:
+def _run_worker(argv: tuple[str, ...], env: dict[str, str], kind: str) -> int:
     """Run a Celery worker in this process, with the trial code imported first.
 
     Celery's prefork pool forks its children from this process, and each
     Airflow task process is forked from a child, so every trial batch starts
     with scikit-learn, pandas, Optuna and airsweep imported and Optuna's
     storage code initialized (about 12 s per task on a small host otherwise;
-    docs/benchmarks.md).
+    docs/benchmarks.md). The worker also announces whether it has a usable
+    CUDA device (:func:`announce_cuda`).
     """
     os.environ.update(env)
+    announce_cuda(kind)
     importlib.import_module("airsweep.pipeline").warm_up()  # for the forked task processes
     from airflow.__main__ import main as airflow_main
 
     sys.argv = ["airflow", *argv[1:]]
     airflow_main()
     return 0
+
+
+def announce_cuda(kind: str) -> Callable[..., None]:
+    """Make the Celery worker about to start announce its CUDA device in its settings.
+
+    A gpu worker probes CUDA once, in a child process
+    (:func:`airsweep.workers.cuda_announcement`); a cpu worker announces
+    ``False`` without probing. A ``celeryd_init`` handler then adds
+    ``airsweep_cuda`` and ``airsweep_cuda_reason`` to the worker's settings,
+    which ``inspect().conf()`` returns (:func:`airsweep.workers.inspect_workers`).
+
+    Args:
+        kind: ``cpu`` or ``gpu``.
+
+    Returns:
+        The connected handler (``celeryd_init.disconnect`` it to undo).
+    """
+    from celery import signals
+
+    from airsweep.workers import CUDA_KEY, CUDA_REASON_KEY, cuda_announcement
+
+    announced = cuda_announcement(kind)
+    if kind == "gpu":
+        state = "usable" if announced[CUDA_KEY] else f"not usable: {announced[CUDA_REASON_KEY]}"
+        print(f"airsweep: CUDA {state}", file=sys.stderr, flush=True)
+
+    def _announce(conf: Any = None, **kwargs: Any) -> None:
+        conf.update(announced)
+
+    signals.celeryd_init.connect(_announce, weak=False)
+    return _announce
 
 
 def _cmd_up(args: argparse.Namespace, cfg: ClusterConfig) -> int:

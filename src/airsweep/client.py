@@ -113,9 +113,11 @@ class AirflowClient:
         )
         return body["task_instances"]
 
-    def xcom(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> Any:
-        """The ``return_value`` XCom of one task instance."""
-        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value"
+    def xcom(
+        self, dag_id: str, run_id: str, task_id: str, map_index: int = -1, key: str = "return_value"
+    ) -> Any:
+        """One XCom of one task instance (its ``return_value`` unless ``key`` says otherwise)."""
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}"
         return self.request("GET", path, params={"map_index": map_index, "deserialize": True})[
             "value"
         ]

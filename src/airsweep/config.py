@@ -25,6 +25,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from airsweep.models.base import (
+    AUTO,
     CLASSIFICATION,
     CPU,
     DEVICES,
@@ -42,11 +43,14 @@ BUILTIN_DATASETS = ("iris", "wine", "breast_cancer", "digits", "diabetes")
 SYNTHETIC = "synthetic"
 FILE_SUFFIXES = (".csv", ".csv.gz", ".parquet")
 SAMPLERS = ("tpe", "random", "grid")
-AUTO = "auto"
+#: How the trial budget is shared among the model families (``model_budget``).
+MODEL_BUDGETS = ("adaptive", "even")
 
 #: A grid sampler enumerates every point in memory; refuse larger grids.
 GRID_LIMIT = 100_000
-MAX_TRIALS = 1024
+MAX_TRIALS = 10_000
+#: Most runners (mapped trial tasks) per queue; ``[core] max_map_length`` is above it.
+MAX_RUNNERS = 256
 
 
 class SweepConfigError(ValueError):
@@ -193,7 +197,9 @@ def _build_param_schemas() -> dict[str, dict[str, Any]]:
             "items": {"type": "string", "enum": models},
             "minItems": 1,
             "uniqueItems": True,
-            "description": "Model families to search; the trials are split evenly among them.",
+            "description": (
+                "Model families to search; the family is a sampled choice (see model_budget)."
+            ),
         },
         "search_space": {
             "default": {},
@@ -217,11 +223,12 @@ def _build_param_schemas() -> dict[str, dict[str, Any]]:
         "device": {
             "default": {},
             "type": "object",
-            "properties": {name: {"type": "string", "enum": list(DEVICES)} for name in models},
+            "properties": {name: {"type": "string", "enum": [AUTO, *DEVICES]} for name in models},
             "additionalProperties": False,
             "description": (
-                "model -> cpu|gpu. Unlisted models use their default (xgboost: gpu, "
-                "others: cpu); gpu trials run on the gpu queue."
+                "model -> auto|cpu|gpu. Unlisted models use their default (xgboost: auto, "
+                "others: cpu); auto trains on the gpu queue only when a live gpu worker "
+                "has a usable CUDA device, else on the cpu queue."
             ),
         },
         "gpu_fallback": {
@@ -235,7 +242,10 @@ def _build_param_schemas() -> dict[str, dict[str, Any]]:
             "type": "integer",
             "minimum": 1,
             "maximum": MAX_TRIALS,
-            "description": "Total number of trials, split evenly among the models.",
+            "description": (
+                "Finished trials the sweep runs (complete, pruned or failed for a "
+                "trial-level reason), shared by every runner of both queues."
+            ),
         },
         "metric": {
             "default": AUTO,
@@ -281,16 +291,20 @@ def _build_param_schemas() -> dict[str, dict[str, Any]]:
             "default": 16,
             "type": "integer",
             "minimum": 1,
-            "maximum": MAX_TRIALS,
-            "description": "Most trial batches running at once per queue.",
+            "maximum": MAX_RUNNERS,
+            "description": (
+                "Runners (mapped trial tasks) per queue: the most trials of this sweep "
+                "running at once on a queue, however far its workers scale."
+            ),
         },
-        "batch_size": {
-            "default": AUTO,
-            "anyOf": [
-                {"type": "string", "enum": [AUTO]},
-                {"type": "integer", "minimum": 1, "maximum": MAX_TRIALS},
-            ],
-            "description": "Trials per mapped task; auto: as few batches as keep every slot busy.",
+        "model_budget": {
+            "default": "adaptive",
+            "type": "string",
+            "enum": list(MODEL_BUDGETS),
+            "description": (
+                "adaptive: the sampler chooses the family of each trial once every family "
+                "has its minimum of trials; even: n_trials split evenly among the models."
+            ),
         },
     }
 
@@ -532,7 +546,7 @@ class SweepConfig:
     seed: int
     trial_timeout_s: int
     max_parallel: int
-    batch_size: str | int = AUTO
+    model_budget: str = "adaptive"
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> SweepConfig:
@@ -618,6 +632,14 @@ class SweepConfig:
         base, extra = divmod(self.n_trials, len(self.models))
         return {model: base + (1 if i < extra else 0) for i, model in enumerate(self.models)}
 
+    def min_trials_per_model(self) -> int:
+        """Trials every family gets before an adaptive sampler may favour one.
+
+        A quarter of an even share, between 1 and 5: enough for TPE to see
+        each family, few enough to leave most of the budget to the sampler.
+        """
+        return max(1, min(5, self.n_trials // (4 * len(self.models))))
+
 
 def _resolved_synthetic(synthetic: Mapping[str, Any]) -> dict[str, Any]:
     """Fill synthetic defaults and check the combination of its values."""
@@ -694,11 +716,17 @@ def _allowed_task_types(values: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def _resolved_devices(models: Sequence[str], requested: Mapping[str, str]) -> dict[str, str]:
-    """Return the device of every model: requested, else the family default."""
+    """Return the device of every model: requested, else the family default.
+
+    ``auto`` stays ``auto`` here: the sweep resolves it when it starts, from
+    the live gpu workers (:func:`airsweep.planning.resolve_devices`).
+    """
     devices = {}
     for model in models:
         family = get_family(model)
         devices[model] = requested.get(model, family.default_device)
+        if devices[model] == AUTO and not family.supports_gpu:
+            devices[model] = CPU
         if model in requested and devices[model] == GPU and not family.supports_gpu:
             raise SweepConfigError(f"device.{model}: {model} has no GPU implementation; use {CPU}")
     for model in requested:

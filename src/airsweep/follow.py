@@ -113,7 +113,7 @@ def follow_sweep(
 
 def final_report(client: AirflowClient, run_id: str) -> str:
     """The leaderboard, best model, its test score and where it is stored."""
-    summary = client.xcom(DAG_ID, run_id, "report")
+    summary = client.xcom(DAG_ID, run_id, "finalize")
     lines = [
         "",
         "Leaderboard (top trials by CV score):",

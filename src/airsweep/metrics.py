@@ -1,4 +1,4 @@
-"""StatsD metrics of airsweep itself (trials, batches, sweeps).
+"""StatsD metrics of airsweep itself (trials, runners, sweeps).
 
 The metric names are a public contract (the Prometheus mapping and the
 dashboards depend on them); docs/sweeps.md lists them. Every dynamic segment is
@@ -88,7 +88,7 @@ class Metrics:
         Args:
             state: ``complete``, ``fail`` or ``pruned``.
             model: Model family name.
-            queue: Queue of the batch.
+            queue: Queue of the runner.
             device: Device the trial actually used.
         """
         if state not in TRIAL_STATES:
@@ -107,9 +107,44 @@ class Metrics:
         """Gauge ``sweep.best_score.<sweep>``: best COMPLETE score so far."""
         self._send("gauge", ("sweep", "best_score", sweep_id(sweep)), value)
 
-    def batch_duration(self, queue: str, ms: float) -> None:
-        """Time ``batch.duration.<queue>`` (ms)."""
-        self._send("timing", ("batch", "duration", queue), ms)
+    def trial_lost(self, queue: str) -> None:
+        """Count ``trial.lost.<queue>``: a trial failed as lost with its worker (not counted)."""
+        self._send("incr", ("trial", "lost", queue), 1)
+
+    def runner_started(self, queue: str, worker: str) -> None:
+        """Count ``runner.started.<queue>.<worker>``.
+
+        Also adds 0 to ``trial.lost.<queue>`` and to the idle count of
+        ``runner.finished``: counters exist from the first runner on, so their
+        rates read 0, not "no data", until something is lost or idle.
+        """
+        self._send("incr", ("runner", "started", queue, worker), 1)
+        self._send("incr", ("trial", "lost", queue), 0)
+        self._send("incr", ("runner", "finished", queue, worker, "idle"), 0)
+
+    def runner_finished(self, queue: str, worker: str, idle: bool, ms: float) -> None:
+        """Count ``runner.finished.<queue>.<worker>.<busy|idle>``; time ``runner.duration.<queue>``.
+
+        Args:
+            queue: Queue of the runner.
+            worker: Worker that ran it.
+            idle: Whether it found the budget spent and ran no trial.
+            ms: Its wall time.
+        """
+        self._send("incr", ("runner", "finished", queue, worker, "idle" if idle else "busy"), 1)
+        self._send("timing", ("runner", "duration", queue), ms)
+
+    def budget_left(self, sweep: str, left: int) -> None:
+        """Gauge ``sweep.budget_left.<sweep>``: trials not yet taken from the budget."""
+        self._send("gauge", ("sweep", "budget_left", sweep_id(sweep)), left)
+
+    def pool_slots(self, pool: str, slots: int) -> None:
+        """Gauge ``pool.slots.<pool>``: the slots of an Airflow pool after a pool-sync round."""
+        self._send("gauge", ("pool", "slots", pool), slots)
+
+    def live_slots(self, kind: str, slots: int) -> None:
+        """Gauge ``workers.live_slots.<kind>``: trial slots of the live workers of a kind."""
+        self._send("gauge", ("workers", "live_slots", kind), slots)
 
     def prepare_duration(self, dataset: str, ms: float) -> None:
         """Time ``data.prepare_duration.<dataset>`` (ms)."""

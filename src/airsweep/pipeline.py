@@ -14,18 +14,19 @@ from typing import Any
 import optuna
 
 from airsweep.artifacts import ArtifactStore
-from airsweep.cluster.components import WORKER_QUEUES
-from airsweep.cluster.health import live_slots
 from airsweep.config import SweepConfig
 from airsweep.data import prepare_dataset
+from airsweep.liveness import heartbeat_storage
 from airsweep.metrics import Metrics
-from airsweep.planning import plan_batches
+from airsweep.planning import plan_runners, resolve_devices
 from airsweep.registry import ModelRegistry
 from airsweep.report import leaderboard, sweep_timing
+from airsweep.runner import Runner, RunnerContext
 from airsweep.selection import finalize_best
 from airsweep.settings import Settings, get_settings
 from airsweep.study import create_study, load_study, study_name_for
-from airsweep.trials import BatchContext, run_trial_batch
+from airsweep.study_lock import study_lock
+from airsweep.workers import current_workers
 
 
 def _open(
@@ -48,58 +49,53 @@ def warm_up() -> None:
     optuna.storages.RDBStorage("sqlite://").engine.dispose()
 
 
-def validate(params: dict[str, Any]) -> dict[str, Any]:
-    """Validate the sweep's params deeply; return the normalized config.
+def setup(
+    params: dict[str, Any],
+    dag_id: str,
+    run_id: str,
+    broker_url: str = "",
+    settings: Settings | None = None,
+) -> dict[str, Any]:
+    """Validate the params, prepare the data, create the study and plan the runners.
+
+    One step, so the first trial starts one task hop after the trigger.
+
+    Args:
+        params: The DAG run's params.
+        dag_id: The sweep DAG.
+        run_id: The DAG run (the sweep).
+        broker_url: The Celery broker, to find live gpu workers with CUDA
+            (``device: auto``); without it, ``auto`` trains on the cpu queue.
+        settings: Default: from the environment.
+
+    Returns:
+        ``config`` (normalized), ``manifest`` (the dataset), ``study_name``,
+        ``devices`` (family -> cpu or gpu) and the runners of each queue
+        under ``cpu`` and ``gpu`` (:func:`airsweep.planning.plan_runners`).
 
     Raises:
-        airsweep.config.SweepConfigError: The message starts with the bad field.
-    """
-    return SweepConfig.from_params(params).to_dict()
-
-
-def prepare(config: dict[str, Any], run_id: str, settings: Settings | None = None) -> dict:
-    """Load, check, split and store the dataset once; return its manifest.
-
-    Raises:
+        airsweep.config.SweepConfigError: A bad param; the message starts with its name.
         airsweep.data.DatasetError: The dataset is unusable; the message says why.
     """
     settings = settings or get_settings()
+    cfg = SweepConfig.from_params(params)
     store = ArtifactStore(settings.artifact_uri)
-    return prepare_dataset(SweepConfig.from_dict(config), store, run_id, metrics=Metrics())
-
-
-def open_study(
-    config: dict[str, Any],
-    manifest: dict[str, Any],
-    dag_id: str,
-    run_id: str,
-    settings: Settings | None = None,
-) -> str:
-    """Create the sweep's Optuna study in the study database; return its name."""
-    settings = settings or get_settings()
+    manifest = prepare_dataset(cfg, store, run_id, metrics=Metrics())
     name = study_name_for(dag_id, run_id)
-    cfg = SweepConfig.from_dict(config)
     create_study(settings.optuna_storage, name, manifest["direction"], cfg, manifest)
-    return name
+    gpu_usable = current_workers(broker_url).gpu_usable if broker_url else False
+    devices = resolve_devices(cfg, gpu_usable)
+    return {
+        "config": cfg.to_dict(),
+        "manifest": manifest,
+        "study_name": name,
+        "devices": devices,
+        **plan_runners(cfg, devices),
+    }
 
 
-def plan(
-    config: dict[str, Any], broker_url: str = "", settings: Settings | None = None
-) -> dict[str, list[dict]]:
-    """Split the trials into batches per queue, sized to the worker slots.
-
-    The slots are those of the workers consuming each queue right now (asked
-    over the broker, so scaled workers count); if no worker answers, the
-    configured slots (``AIRSWEEP_*_WORKERS`` x concurrency) are used.
-    """
-    settings = settings or get_settings()
-    live = live_slots(broker_url, WORKER_QUEUES) if broker_url else {}
-    slots = {kind: live.get(kind) or settings.slots[kind] for kind in WORKER_QUEUES}
-    return plan_batches(SweepConfig.from_dict(config), slots["cpu"], slots["gpu"])
-
-
-def run_batch(
-    batch: dict[str, Any],
+def run_trials(
+    runner: dict[str, Any],
     config: dict[str, Any],
     manifest: dict[str, Any],
     study_name: str,
@@ -110,18 +106,25 @@ def run_batch(
     queue: str,
     settings: Settings | None = None,
 ) -> dict[str, Any]:
-    """Run one batch of trials against the shared study; return its summary."""
+    """Run one runner: take trials from the sweep's budget until it is spent; return its summary."""
     settings = settings or get_settings()
-    cfg, study = _open(config, study_name, settings)
-    context = BatchContext(
+    cfg = SweepConfig.from_dict(config)
+    storage = heartbeat_storage(settings.optuna_storage)
+    study = load_study(storage, study_name, cfg)
+    lock = study_lock(settings.optuna_storage, study_name)
+    context = RunnerContext(
         run_id=run_id,
+        queue=queue,
         map_index=map_index,
         try_number=try_number,
-        queue=queue,
         worker=settings.worker_name,
         n_jobs=settings.threads_per_slot,
     )
-    return run_trial_batch(batch, manifest, cfg, study, context)
+    try:
+        return Runner(runner, manifest, cfg, study, context, lock, storage).run()
+    finally:
+        lock.close()
+        storage.remove_session()
 
 
 def finalize(
@@ -129,24 +132,24 @@ def finalize(
     manifest: dict[str, Any],
     study_name: str,
     run_id: str,
-    settings: Settings | None = None,
-) -> dict[str, Any]:
-    """Pick the best COMPLETE trial, refit, test-score and store it; return the model card."""
-    settings = settings or get_settings()
-    cfg, study = _open(config, study_name, settings)
-    store = ArtifactStore(settings.artifact_uri)
-    return finalize_best(study, manifest, cfg, store, run_id, ModelRegistry(store))
-
-
-def summarize(
-    config: dict[str, Any],
-    card: dict[str, Any],
-    study_name: str,
     run_started: datetime,
     settings: Settings | None = None,
 ) -> dict[str, Any]:
-    """Report the sweep: emit its duration metrics and return a short summary."""
-    cfg, study = _open(config, study_name, settings or get_settings())
+    """Pick the best COMPLETE trial, refit, test-score and store it; report the sweep.
+
+    Returns:
+        The summary: ``study_name``, ``model``, ``metric``, ``cv_score``,
+        ``test_score``, ``model_uri``, ``card_uri``, ``promoted``, ``trials``
+        (counts by state) and ``leaderboard`` (top 5).
+
+    Raises:
+        airsweep.selection.NoCompletedTrialError: No trial completed; the
+            message counts the trials by state and gives their errors.
+    """
+    settings = settings or get_settings()
+    cfg, study = _open(config, study_name, settings)
+    store = ArtifactStore(settings.artifact_uri)
+    card = finalize_best(study, manifest, cfg, store, run_id, ModelRegistry(store))
     timing = sweep_timing(study)
     metrics = Metrics()
     now = datetime.now(run_started.tzinfo)

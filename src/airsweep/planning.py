@@ -1,74 +1,61 @@
-"""Plan trial batches: how many mapped tasks per queue and which trials each runs.
+"""Plan a sweep's runners: which device each family trains on, and how many runners per queue.
 
-Each Airflow mapped task costs slot time beyond its trials (about 2 s for a
-trial batch on the native cluster; see docs/benchmarks.md), so one task per
-trial wastes half of a machine on 1-second trials. The planner packs trials
-into as few batches as keep every slot of a queue busy.
+Runners take trials from the shared budget until it is spent
+(:mod:`airsweep.runner`), so the plan fixes no quota: only which queue trains
+which families, and how many runners each queue maps. A queue maps
+``max_parallel`` runners (at most one per trial of its families), however
+many slots its workers have now: the pool lets as many run at once as there
+are live slots, so workers added mid-sweep start the runners still waiting.
+A runner that starts after the budget is spent costs one task start-up.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-from airsweep.config import AUTO, SweepConfig
-from airsweep.models.base import CPU, GPU
+from airsweep.config import SweepConfig
+from airsweep.models.base import AUTO, CPU, GPU
 
 QUEUES = (CPU, GPU)
 
 
-def plan_batches(config: SweepConfig, cpu_slots: int, gpu_slots: int) -> dict[str, list[dict]]:
-    """Split the sweep's trials into batches for the ``cpu`` and ``gpu`` queues.
+def resolve_devices(config: SweepConfig, gpu_usable: bool) -> dict[str, str]:
+    """The device of every family: ``auto`` becomes ``gpu`` when a live gpu worker has CUDA.
 
-    ``n_trials`` is split evenly among the models (earlier models get the
-    remainder); models whose device is ``gpu`` go to the gpu side. On each side
-    with ``n`` trials:
+    Args:
+        config: The sweep config (``device`` maps every model to cpu, gpu or auto).
+        gpu_usable: Whether a live gpu worker announced a usable CUDA device
+            (:attr:`airsweep.workers.LiveWorkers.gpu_usable`).
+    """
+    resolved = {}
+    for model, device in config.device.items():
+        resolved[model] = (GPU if gpu_usable else CPU) if device == AUTO else device
+    return resolved
 
-    * ``batch_size="auto"``: ``batches = min(slots, max_parallel, n)``, the
-      fewest batches that still give every slot of the queue work;
-    * ``batch_size=k``: ``batches = ceil(n / k)``.
 
-    ``slots`` below 1 counts as 1 (a side with trials always gets a batch).
-    Trials are dealt round-robin, model after model, so batch sizes differ by
-    at most one and every batch gets an even share of each model.
+def plan_runners(config: SweepConfig, devices: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
+    """The runners of each queue.
 
     Args:
         config: The sweep config.
-        cpu_slots: Worker slots consuming the cpu queue (pool size).
-        gpu_slots: Worker slots consuming the gpu queue.
+        devices: Family -> ``cpu`` or ``gpu`` (:func:`resolve_devices`).
 
     Returns:
-        ``{"cpu": [...], "gpu": [...]}``; each batch is
-        ``{"batch_index": i, "queue": q, "trials": {"<model>": count}}``, and
-        a side without models is an empty list.
+        ``{"cpu": [...], "gpu": [...]}``: each runner is ``{"queue": q,
+        "models": [families of q]}``; a queue without families gets none.
+        A queue's runner count is ``min(max_parallel, trials it may run)``:
+        ``n_trials``, or under ``model_budget: even`` the quotas of its families.
     """
-    slots = {CPU: cpu_slots, GPU: gpu_slots}
-    per_model = config.trials_per_model()
+    quotas = config.trials_per_model()
     plan: dict[str, list[dict[str, Any]]] = {}
     for queue in QUEUES:
-        models = {m: n for m, n in per_model.items() if config.device[m] == queue}
-        total = sum(models.values())
-        if not total:
+        models = [m for m in config.models if devices[m] == queue]
+        if not models:
             plan[queue] = []
             continue
-        if config.batch_size == AUTO:
-            n_batches = min(max(1, slots[queue]), config.max_parallel, total)
-        else:
-            n_batches = math.ceil(total / int(config.batch_size))
-        plan[queue] = _deal(queue, models, n_batches)
+        most = config.n_trials
+        if config.model_budget == "even":
+            most = sum(quotas[m] for m in models)
+        count = min(config.max_parallel, most)
+        plan[queue] = [{"queue": queue, "models": models} for _ in range(count)]
     return plan
-
-
-def _deal(queue: str, models: dict[str, int], n_batches: int) -> list[dict[str, Any]]:
-    """Deal the trials of ``models`` round-robin into ``n_batches`` batches."""
-    counts: list[dict[str, int]] = [{} for _ in range(n_batches)]
-    position = 0
-    for model, n_trials in models.items():
-        for _ in range(n_trials):
-            batch = counts[position % n_batches]
-            batch[model] = batch.get(model, 0) + 1
-            position += 1
-    return [
-        {"batch_index": index, "queue": queue, "trials": trials}
-        for index, trials in enumerate(counts)
-    ]

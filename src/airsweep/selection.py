@@ -44,15 +44,16 @@ def select_best(study: optuna.Study) -> FrozenTrial:
 
     Raises:
         NoCompletedTrialError: no trial completed; the message counts trials by
-            state and quotes the first recorded error.
+            state and lists each distinct error with how many trials raised it.
     """
     trials = study.get_trials(deepcopy=False)
     if not any(t.state == TrialState.COMPLETE for t in trials):
         counts = Counter(t.state.name for t in trials)
-        errors = [t.user_attrs["error"] for t in trials if "error" in t.user_attrs]
+        errors = Counter(t.user_attrs["error"] for t in trials if "error" in t.user_attrs)
+        reasons = "; ".join(f"{n}x {error}" for error, n in errors.most_common()) or "none"
         raise NoCompletedTrialError(
             f"study {study.study_name!r} has no COMPLETE trial "
-            f"({dict(counts) or 'no trials'}); first error: {errors[0] if errors else None}"
+            f"({dict(counts) or 'no trials'}); errors: {reasons}"
         )
     return study.best_trial
 

@@ -10,8 +10,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from airsweep.cluster.components import trial_slots
-
 
 @dataclass(frozen=True)
 class Settings:
@@ -31,7 +29,6 @@ class Settings:
         threads_per_slot: CPU threads one trial may use (one worker slot):
             ``AIRSWEEP_THREADS_PER_SLOT``, or on a gpu worker
             ``AIRSWEEP_GPU_THREADS_PER_SLOT`` when set.
-        slots: Worker slots per queue kind (``cpu``, ``gpu``), as the pools are sized.
     """
 
     home: Path
@@ -43,7 +40,6 @@ class Settings:
     worker_name: str
     worker_queues: tuple[str, ...]
     threads_per_slot: int
-    slots: dict[str, int]
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -71,7 +67,6 @@ class Settings:
             worker_name=get("AIRSWEEP_WORKER_NAME", ""),
             worker_queues=queues,
             threads_per_slot=max(1, int(threads)),
-            slots=trial_slots(env),
         )
 
 

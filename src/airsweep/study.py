@@ -1,12 +1,13 @@
 """The sweep's shared Optuna study: naming, sampler, pruner, creation and loading.
 
 One study per sweep (DAG run) lives in the Optuna storage (Postgres in the
-cluster); every trial batch loads it and runs ask-and-tell against it.
+cluster); every runner loads it and runs ask-and-tell against it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -36,7 +37,7 @@ class _AskTellGridSampler(optuna.samplers.GridSampler):
     The stock sampler calls ``study.stop()`` in ``after_trial`` once the grid is
     exhausted, which raises ``RuntimeError`` outside ``Study.optimize``, so the
     last ``study.tell`` of a grid sweep would fail. There is no optimize loop to
-    stop here: the number of trials is fixed by the plan.
+    stop here: the sweep's budget stops the runners.
     """
 
     def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
@@ -53,15 +54,19 @@ def make_sampler(config: SweepConfig, stream: str | None = None) -> optuna.sampl
 
     Args:
         config: The sweep config (``sampler`` and ``seed``).
-        stream: Optional name of a random stream (a batch key). TPE and random
-            samplers seeded with the same seed in every worker would propose the
-            same candidates in concurrent batches; a stream derives a distinct,
-            reproducible seed per batch. The grid sampler ignores it: every
-            process must shuffle the grid the same way.
+        stream: Optional name of a random stream (a runner and its try). TPE
+            and random samplers seeded with the same seed in every worker would
+            propose the same candidates in concurrent runners; a stream derives
+            a distinct, reproducible seed per runner. The grid sampler ignores
+            it: every process must shuffle the grid the same way.
 
     Returns:
-        ``TPESampler(multivariate=True, constant_liar=True)``, ``RandomSampler``
-        or a ``GridSampler`` over the sweep's finite space.
+        ``TPESampler(multivariate=True, group=True, constant_liar=True)``,
+        ``RandomSampler`` or a ``GridSampler`` over the sweep's finite space.
+        ``group=True`` makes the multivariate model real: each family's
+        parameters exist only in that family's trials, and TPE models each
+        such group jointly (without it, only parameters present in every trial
+        are modelled jointly, and there are none).
     """
     if config.sampler == "grid":
         return _AskTellGridSampler(grid_search_space(config), seed=config.seed)
@@ -71,7 +76,11 @@ def make_sampler(config: SweepConfig, stream: str | None = None) -> optuna.sampl
         seed = int.from_bytes(digest[:4], "big")
     if config.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
-    return optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True)
+    with warnings.catch_warnings():  # multivariate and group are "experimental" in Optuna
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(
+            seed=seed, multivariate=True, group=True, constant_liar=True
+        )
 
 
 def make_pruner() -> optuna.pruners.BasePruner:
@@ -121,8 +130,8 @@ def create_study(
 def load_study(storage_url: Storage, study_name: str, config: SweepConfig) -> optuna.Study:
     """Load the sweep's study with its sampler and pruner.
 
-    :func:`airsweep.trials.run_trial_batch` replaces the sampler by one seeded
-    with the batch's own random stream.
+    Each :class:`airsweep.runner.Runner` replaces the sampler by one seeded
+    with its own random stream.
 
     Args:
         storage_url: Optuna storage URL (or storage object).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+import time
 
 import httpx
 import psutil
@@ -110,13 +111,19 @@ def test_pools_follow_worker_slots(cluster):
     assert pools["gpu_trials"] == 1
 
 
-def test_planner_counts_the_live_workers_trial_slots(cluster):
-    from airsweep.cluster.components import WORKER_QUEUES
-    from airsweep.cluster.health import live_slots
+def test_live_workers_report_their_trial_slots_and_cuda(cluster):
+    from airsweep.workers import current_workers, inspect_workers
 
     broker = read_env_file(cluster.cfg.path("cluster.env"))["AIRFLOW__CELERY__BROKER_URL"]
+    live = inspect_workers(broker, timeout_s=5)
     # worker-cpu runs 3 Celery processes: 2 trial slots and 1 for control tasks
-    assert live_slots(broker, WORKER_QUEUES, timeout_s=5) == {"cpu": 2, "gpu": 1}
+    assert live.slots == {"cpu": 2, "gpu": 1}
+    # The gpu worker announced that it has no usable CUDA here: device auto -> cpu queue.
+    [gpu] = live.of_kind("gpu")
+    assert gpu.cuda is False and gpu.cuda_reason
+    assert live.gpu_usable is False
+    # pool-sync publishes the same view for the sweep's setup (read in about 1 ms).
+    assert current_workers(broker).slots == live.slots
 
 
 def _process_info(cluster):
@@ -132,15 +139,23 @@ def test_scaling_cpu_workers_adds_a_worker_and_resizes_the_pool(cluster):
     after = {p["name"]: p for p in _process_info(cluster)}
     assert after["worker-cpu-2"]["statename"] == "RUNNING"
     assert after["scheduler"]["pid"] == before["scheduler"], "scaling must not restart others"
-    pools = {p["name"]: p["slots"] for p in cluster.client.request("GET", "/pools")["pools"]}
-    assert pools["cpu_trials"] == 4
+    _wait_for_pool(cluster, "cpu_trials", 4)  # pool-sync follows the live slots
 
     result = cluster.airsweep("scale", "--cpu-workers", "1")
     assert result.returncode == 0, result.stdout + result.stderr
     names = {p["name"] for p in _process_info(cluster)}
     assert "worker-cpu-2" not in names
-    pools = {p["name"]: p["slots"] for p in cluster.client.request("GET", "/pools")["pools"]}
-    assert pools["cpu_trials"] == 2
+    _wait_for_pool(cluster, "cpu_trials", 2)
+
+
+def _wait_for_pool(cluster, pool, slots, timeout_s=60):
+    deadline = time.monotonic() + timeout_s
+    while True:
+        pools = {p["name"]: p["slots"] for p in cluster.client.request("GET", "/pools")["pools"]}
+        if pools[pool] == slots or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert pools[pool] == slots, f"{pool} has {pools[pool]} slots, not {slots}"
 
 
 def test_flower_requires_basic_auth(cluster):

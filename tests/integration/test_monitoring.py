@@ -72,7 +72,7 @@ def test_bridge_exports_sweep_metrics_with_labels(cluster, finished_sweep):
         and 'model="logistic_regression"' in line
     )
     assert 'queue="cpu"' in fail_line and 'device="cpu"' in fail_line
-    assert float(fail_line.rsplit(" ", 1)[1]) >= 3
+    assert float(fail_line.rsplit(" ", 1)[1]) >= 1
     assert "airsweep_trial_duration_seconds_bucket{" in text
     assert 'airflow_ti_finish_total{dag_id="hpo_sweep"' in text
     assert 'airflow_pool_open_slots{pool="cpu_trials"}' in text

@@ -12,6 +12,7 @@ from sklearn.metrics import accuracy_score
 
 from airsweep.artifacts import ArtifactStore
 from airsweep.data import load_split
+from airsweep.follow import task_error
 from airsweep.registry import ModelRegistry
 from airsweep.study import study_name_for
 from tests.integration.conftest import SWEEP
@@ -38,21 +39,25 @@ def test_sweep_succeeds_and_runs_every_trial(cluster, finished_sweep):
     failed = [t for t in trials if t.state == optuna.trial.TrialState.FAIL]
     # logistic_regression's only C (-1) is invalid: each of its trials fails, alone.
     assert {t.user_attrs["model"] for t in failed} == {"logistic_regression"}
-    assert len(failed) == 3
+    assert len(failed) >= 1  # the family is sampled: at least its minimum of trials
     assert all("C" in t.user_attrs["error"] for t in failed)
 
 
-def test_each_batch_ran_on_a_worker_of_its_queue(cluster, finished_sweep):
+def test_each_runner_ran_on_a_worker_of_its_queue(cluster, finished_sweep):
     client = cluster.client
     tis = client.task_instances(SWEEP, finished_sweep.run_id)
     mapped = [ti for ti in tis if ti["task_id"] in ("cpu_trials", "gpu_trials")]
     assert {ti["task_id"] for ti in mapped} == {"cpu_trials", "gpu_trials"}
+    ran = 0
     for ti in mapped:
         queue = ti["task_id"].removesuffix("_trials")
         assert (ti["state"], ti["queue"], ti["pool"]) == ("success", queue, f"{queue}_trials")
         summary = client.xcom(SWEEP, finished_sweep.run_id, ti["task_id"], ti["map_index"])
         assert summary["queue"] == queue
         assert summary["worker"] == f"worker-{queue}"
+        assert summary["stop_reason"] == "budget spent"
+        ran += summary["trials"]
+    assert ran == finished_sweep.conf["n_trials"]
     for trial in _study(cluster, finished_sweep.run_id).get_trials():
         where = trial.user_attrs["placement"]
         assert where["worker"] == f"worker-{where['queue']}"
@@ -78,13 +83,14 @@ def test_gpu_trials_record_the_device_they_really_used(cluster, finished_sweep):
 def test_stored_model_is_the_best_complete_trial_and_matches_its_card(cluster, finished_sweep):
     client = cluster.client
     run_id = finished_sweep.run_id
-    card = client.xcom(SWEEP, run_id, "select_refit_store")
+    summary = client.xcom(SWEEP, run_id, "finalize")
     study = _study(cluster, run_id)
+    card = ArtifactStore(cluster.artifact_uri).read_json(summary["card_uri"])
     assert card["best_trial"]["number"] == study.best_trial.number
     assert card["cv_score"] == pytest.approx(study.best_value)
     assert study.best_trial.state == optuna.trial.TrialState.COMPLETE
 
-    manifest = client.xcom(SWEEP, run_id, "prepare_data")
+    manifest = client.xcom(SWEEP, run_id, "setup", key="manifest")
     x_test, y_test = load_split(manifest, "test")
     model = joblib.load(Path(urlparse(card["model_uri"]).path))
     assert accuracy_score(y_test, model.predict(x_test)) == pytest.approx(card["test_score"])
@@ -92,8 +98,7 @@ def test_stored_model_is_the_best_complete_trial_and_matches_its_card(cluster, f
     registry = ModelRegistry(ArtifactStore(cluster.artifact_uri))
     assert registry.get(run_id)["card_uri"] == card["card_uri"]
 
-    report = client.xcom(SWEEP, run_id, "report")
-    assert report["leaderboard"][0]["number"] == study.best_trial.number
+    assert summary["leaderboard"][0]["number"] == study.best_trial.number
 
 
 @pytest.mark.parametrize(
@@ -123,20 +128,21 @@ def test_bad_input_fails_once_at_validation_with_no_trials(cluster, tmp_path):
     single_class.write_text("a,b,label\n" + "".join(f"{i},{i * 2},yes\n" for i in range(30)))
     tmp_path.chmod(0o755)
     cases = {
-        "prepare_data": {"dataset": str(single_class), "target": "label"},
-        "validate": {
+        "has a single class": {"dataset": str(single_class), "target": "label"},
+        "low (9) is greater than high (3)": {
             "models": ["xgboost"],
             "search_space": {"xgboost": {"max_depth": {"type": "int", "low": 9, "high": 3}}},
         },
     }
-    runs = {task: cluster.trigger(conf) for task, conf in cases.items()}
-    for failing_task, run_id in runs.items():
+    runs = {reason: cluster.trigger(conf) for reason, conf in cases.items()}
+    for reason, run_id in runs.items():
         run = cluster.client.wait_for_run(SWEEP, run_id, timeout_s=300)
         assert run["state"] == "failed"
         tis = {ti["task_id"]: ti for ti in cluster.client.task_instances(SWEEP, run_id)}
-        assert tis[failing_task]["state"] == "failed"
-        assert tis[failing_task]["try_number"] == 1, "bad input must not be retried"
-        assert tis["create_study"]["state"] == "upstream_failed"
+        assert tis["setup"]["state"] == "failed"
+        assert tis["setup"]["try_number"] == 1, "bad input must not be retried"
+        assert tis["plan_cpu"]["state"] == "upstream_failed"
+        assert reason in task_error(cluster.client, run_id, tis["setup"])
         with pytest.raises(KeyError):
             _study(cluster, run_id)
 
@@ -151,4 +157,4 @@ def test_a_sweep_with_no_gpu_model_skips_the_gpu_side_and_finishes(cluster):
         states.setdefault(ti["task_id"], set()).add(ti["state"])
     assert states["gpu_trials"] == {"skipped"}
     assert states["cpu_trials"] == {"success"}
-    assert states["select_refit_store"] == {"success"}
+    assert states["finalize"] == {"success"}

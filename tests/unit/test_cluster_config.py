@@ -14,6 +14,8 @@ from airsweep.cluster.components import (
 )
 from airsweep.cluster.config import DEFAULT_PORT_BASE, ClusterConfig, ClusterConfigError
 from airsweep.cluster.environment import native_environment
+from airsweep.cluster.lifecycle import env_file, programs
+from airsweep.cluster.pool_sync import api_url
 from airsweep.cluster.secrets import SECRET_NAMES, generate_secrets, load_or_create_secrets
 from airsweep.cluster.supervisor import Program, render_config
 from airsweep.envfile import EnvFileError, read_env_file, write_env_file
@@ -159,6 +161,29 @@ def test_scale_file_sets_cpu_workers_unless_the_variable_does(tmp_path):
     assert ClusterConfig.from_env(ROOT, {"AIRSWEEP_HOME": str(tmp_path)}).cpu_workers == 3
     env = {"AIRSWEEP_HOME": str(tmp_path), "AIRSWEEP_CPU_WORKERS": "2"}
     assert ClusterConfig.from_env(ROOT, env).cpu_workers == 2
+
+
+def test_pool_sync_is_a_core_component_of_the_native_cluster(tmp_path):
+    assert component("pool-sync", {}).argv == ("python", "-m", "airsweep.cluster.pool_sync")
+    assert component("pool-sync", {}).worker_kind == ""
+    assert "pool-sync" in core_component_names(1)
+    cfg = ClusterConfig.from_env(
+        ROOT,
+        {
+            "AIRSWEEP_HOME": str(tmp_path),
+            "AIRSWEEP_DATABASE_URL": "postgresql+psycopg2://u:p@db:5432/airflow",
+            "AIRSWEEP_REDIS_URL": "redis://:p@cache:6379/0",
+        },
+    )
+    env = native_environment(cfg, generate_secrets())
+    program = next(p for p in programs(cfg, env) if p.name == "pool-sync")
+    assert program.phase == "airflow"
+    assert program.argv[-4:] == ("component", "pool-sync", "--env-file", str(env_file(cfg)))
+    # It finds airflow/pools.json, the api-server and the admin password in cluster.env.
+    assert env["AIRSWEEP_ROOT"] == str(ROOT)
+    assert api_url(env) == cfg.api_url
+    assert api_url({k: v for k, v in env.items() if k != "AIRSWEEP_API_URL"}) == cfg.api_url
+    assert env["AIRSWEEP_ADMIN_PASSWORD"]
 
 
 def test_trial_slots_follow_workers_and_concurrency():

@@ -31,7 +31,6 @@ import yaml
 
 from airsweep.cli import build_parser
 from airsweep.cluster.components import (
-    WORKER_QUEUES,
     UnknownComponentError,
     component,
     core_component_names,
@@ -39,9 +38,11 @@ from airsweep.cluster.components import (
 )
 from airsweep.cluster.config import ClusterConfig
 from airsweep.cluster.environment import native_environment
+from airsweep.cluster.pool_sync import HEARTBEAT_VARIABLE, INTERVAL_VARIABLE, api_url
 from airsweep.cluster.secrets import SECRET_NAMES, generate_secrets
 from airsweep.compose import COMPOSE_SECRET_NAMES, init_compose
 from airsweep.envfile import read_env_file
+from airsweep.queues import WORKER_QUEUES
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yaml"
@@ -345,6 +346,27 @@ def test_worker_queues_and_slots_equal_the_native_ones(dotenv: dict[str, str]):
     assert exporter[exporter.index("--web-listen") + 1] == "0.0.0.0:9808"
     prometheus = (ROOT / "monitoring" / "prometheus" / "prometheus.yml").read_text()
     assert "queue-exporter:9808" in prometheus
+
+
+def test_pool_sync_reaches_the_broker_and_the_api_server_as_admin(dotenv: dict[str, str]):
+    env = _service_env("pool-sync", dotenv)
+    worker = _service_env("worker-cpu", dotenv)
+    assert env["AIRFLOW__CELERY__BROKER_URL"] == worker["AIRFLOW__CELERY__BROKER_URL"]
+    assert env["AIRSWEEP_ADMIN_PASSWORD"] == dotenv["AIRSWEEP_ADMIN_PASSWORD"]
+    api = re.fullmatch(r"http://([\w-]+):(\d+)", api_url(env))
+    assert api and api.group(1) == "airflow-apiserver"
+    assert any(p.endswith(f":{api.group(2)}") for p in SERVICES["airflow-apiserver"]["ports"])
+    # The interval comes from airflow/airflow.env (if set there), as in native mode.
+    assert INTERVAL_VARIABLE not in SERVICES["pool-sync"]["environment"]
+    assert env["AIRSWEEP_STATSD_HOST"] == worker["AIRSWEEP_STATSD_HOST"] == "statsd-exporter"
+    svc = SERVICES["pool-sync"]
+    assert env[HEARTBEAT_VARIABLE] in svc["healthcheck"]["test"][1]
+    assert set(svc["depends_on"]) == {"redis", "airflow-apiserver"}
+    holders = {
+        n for n, s in SERVICES.items() if "AIRSWEEP_ADMIN_PASSWORD" in s.get("environment", {})
+    }
+    assert holders == {"airflow-init", "pool-sync"}, "docs/security.md: least privilege"
+    assert component("pool-sync", env).argv[:3] == ("python", "-m", "airsweep.cluster.pool_sync")
 
 
 def test_compose_covers_native_wiring(dotenv: dict[str, str]):

@@ -28,7 +28,8 @@ def test_schemas_reject_what_airflow_should_refuse_at_trigger_time():
         "models": ["random_forest", "random_forest"],
         "metric": "auc",
         "device": {"xgboost": "tpu"},
-        "batch_size": "big",
+        "model_budget": "greedy",
+        "max_parallel": 257,
         "dataset": "data.txt",
         "search_space": {"xgboost": {"max_depth": {"type": "int", "low": 1}}},
     }
@@ -41,10 +42,11 @@ def test_schemas_reject_what_airflow_should_refuse_at_trigger_time():
 def test_defaults_resolve_devices_and_auto_metric():
     config = SweepConfig.from_params({})
     assert config.models == ("random_forest", "xgboost")
-    assert config.device == {"random_forest": "cpu", "xgboost": "gpu"}
+    assert config.device == {"random_forest": "cpu", "xgboost": "auto"}
     assert config.metric == "auto"
     assert config.task_types() == ("classification", "regression")
-    assert config.batch_size == "auto"
+    assert config.model_budget == "adaptive"
+    assert config.max_parallel == 16
     assert config.synthetic["informative"] == 10
 
 
@@ -55,7 +57,7 @@ def test_dict_round_trip_through_json():
             "search_space": {"xgboost": {"max_depth": {"type": "categorical", "choices": [3, 5]}}},
             "device": {"xgboost": "cpu"},
             "metric": None,
-            "batch_size": 4,
+            "model_budget": "even",
         }
     )
     again = SweepConfig.from_dict(json.loads(json.dumps(config.to_dict())))
@@ -221,13 +223,14 @@ GRID_RF_FINITE = {
         ({"dataset": "iris", "target": "species"}, "target: only used with a file dataset"),
         ({"dataset": "data.xlsx", "target": "y"}, "dataset: 'data.xlsx' is not valid"),
         ({"n_trials": 0}, "n_trials: 0 is less than the minimum of 1"),
-        ({"n_trials": 2000}, "n_trials: 2000 is greater than the maximum of 1024"),
+        ({"n_trials": 10_001}, "n_trials: 10001 is greater than the maximum of 10000"),
         ({"n_trials": 1}, "n_trials: 1 is fewer than the 2 models"),
         ({"cv_folds": 1}, "cv_folds: 1 is less than the minimum of 2"),
         ({"test_size": 0.9}, "test_size: 0.9 is greater than the maximum of 0.5"),
         ({"sampler": "cmaes"}, "sampler: 'cmaes' is not one of"),
         ({"gpu_fallback": "maybe"}, "gpu_fallback: 'maybe' is not one of"),
-        ({"batch_size": 0}, "batch_size: 0 is less than the minimum of 1"),
+        ({"model_budget": "greedy"}, "model_budget: 'greedy' is not one of"),
+        ({"device": {"random_forest": "gpu"}}, "device.random_forest: random_forest has no GPU"),
         ({"max_parallel": 0}, "max_parallel: 0 is less than the minimum of 1"),
         ({"trial_timeout_s": 0}, "trial_timeout_s: 0 is less than the minimum of 1"),
         ({"synthetic": {"features": 5, "informative": 6}}, "synthetic.informative: 6 exceeds"),

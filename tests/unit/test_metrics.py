@@ -11,7 +11,12 @@ def test_every_metric_name_matches_the_public_contract(metrics, stats):
     metrics.trial_duration("xgboost", "gpu", "gpu", 1234.5)
     metrics.trial_score("hpo_sweep__manual__2026-01-01T00:00:00+00:00", "xgboost", 0.97)
     metrics.best_score("hpo_sweep__manual__2026-01-01T00:00:00+00:00", -0.5)
-    metrics.batch_duration("cpu", 20.0)
+    metrics.trial_lost("cpu")
+    metrics.runner_started("cpu", "worker-cpu-2")
+    metrics.runner_finished("cpu", "worker-cpu-2", idle=True, ms=20.0)
+    metrics.budget_left("hpo_sweep__manual__2026-01-01T00:00:00+00:00", 7)
+    metrics.pool_slots("cpu_trials", 4)
+    metrics.live_slots("cpu", 4)
     metrics.prepare_duration("breast_cancer", 30.0)
     metrics.sweep_duration("housing", 40.0)
     metrics.time_to_first_trial("housing", 50.0)
@@ -26,7 +31,15 @@ def test_every_metric_name_matches_the_public_contract(metrics, stats):
         ("timing", "airsweep.trial.duration.xgboost.gpu.gpu", 1234.5),
         ("gauge", f"airsweep.trial.score.{sweep}.xgboost", 0.97),
         ("gauge", f"airsweep.sweep.best_score.{sweep}", -0.5),
-        ("timing", "airsweep.batch.duration.cpu", 20.0),
+        ("incr", "airsweep.trial.lost.cpu", 1),
+        ("incr", "airsweep.runner.started.cpu.worker-cpu-2", 1),
+        ("incr", "airsweep.trial.lost.cpu", 0),
+        ("incr", "airsweep.runner.finished.cpu.worker-cpu-2.idle", 0),
+        ("incr", "airsweep.runner.finished.cpu.worker-cpu-2.idle", 1),
+        ("timing", "airsweep.runner.duration.cpu", 20.0),
+        ("gauge", f"airsweep.sweep.budget_left.{sweep}", 7),
+        ("gauge", "airsweep.pool.slots.cpu_trials", 4),
+        ("gauge", "airsweep.workers.live_slots.cpu", 4),
         ("timing", "airsweep.data.prepare_duration.breast_cancer", 30.0),
         ("timing", "airsweep.sweep.duration.housing", 40.0),
         ("timing", "airsweep.sweep.time_to_first_trial.housing", 50.0),

@@ -4,6 +4,7 @@ import dataclasses
 import subprocess
 import sys
 
+import optuna
 import pytest
 
 from airsweep import pipeline
@@ -11,22 +12,24 @@ from airsweep.config import SweepConfigError
 from airsweep.settings import Settings
 
 
-def test_validate_normalizes_and_names_the_bad_field():
-    config = pipeline.validate({"dataset": "iris", "n_trials": 6})
-    assert config["dataset"] == "iris" and config["n_trials"] == 6
-    assert config["models"]  # defaults filled in
-    with pytest.raises(SweepConfigError, match=r"^n_trials"):
-        pipeline.validate({"n_trials": 0})
-
-
-def test_plan_uses_configured_slots_without_a_broker():
-    settings = dataclasses.replace(Settings.from_env({}), slots={"cpu": 3, "gpu": 1})
-    config = pipeline.validate(
-        {"models": ["random_forest", "xgboost"], "device": {"xgboost": "gpu"}, "n_trials": 12}
+def test_setup_validates_prepares_creates_the_study_and_plans_runners(tmp_path):
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    settings = dataclasses.replace(
+        Settings.from_env({}),
+        artifact_uri=(tmp_path / "artifacts").as_uri(),
+        optuna_storage=storage,
     )
-    plan = pipeline.plan(config, broker_url="", settings=settings)
-    assert len(plan["cpu"]) == 3 and len(plan["gpu"]) == 1
-    assert sum(sum(b["trials"].values()) for side in plan.values() for b in side) == 12
+    params = {"dataset": "iris", "models": ["logistic_regression", "xgboost"], "n_trials": 6}
+    plan = pipeline.setup(params, "hpo_sweep", "run-1", broker_url="", settings=settings)
+    assert plan["study_name"] == "hpo_sweep__run-1"
+    assert plan["config"]["n_trials"] == 6 and plan["manifest"]["task_type"] == "classification"
+    # No broker to ask for live gpu workers: auto trains on the cpu queue.
+    assert plan["devices"] == {"logistic_regression": "cpu", "xgboost": "cpu"}
+    assert plan["cpu"] == [{"queue": "cpu", "models": ["logistic_regression", "xgboost"]}] * 6
+    assert plan["gpu"] == []
+    assert optuna.load_study(study_name=plan["study_name"], storage=storage).trials == []
+    with pytest.raises(SweepConfigError, match=r"^n_trials"):
+        pipeline.setup({"n_trials": 0}, "hpo_sweep", "run-2", settings=settings)
 
 
 def test_warm_up_loads_the_storage_code_and_leaves_nothing_behind(tmp_path):

@@ -12,8 +12,9 @@ from airsweep.data import load_split, prepare_dataset
 from airsweep.models.scoring import score
 from airsweep.registry import ModelRegistry
 from airsweep.report import fold_scores
+from airsweep.runner import Runner, RunnerContext
 from airsweep.selection import NoCompletedTrialError, finalize_best, select_best
-from airsweep.trials import BatchContext, run_trial_batch
+from airsweep.study_lock import ThreadStudyLock
 
 
 def add(study, state, value=None, **attrs):
@@ -42,19 +43,24 @@ def test_select_best_considers_complete_trials_only(direction, best_value):
 def test_select_best_without_complete_trials_explains_why():
     study = optuna.create_study(study_name="empty-sweep")
     add(study, TrialState.FAIL, error="MemoryError: too big")
+    add(study, TrialState.FAIL, error="ValueError: C must be > 0")
+    add(study, TrialState.FAIL, error="MemoryError: too big")
     add(study, TrialState.PRUNED, 1.0)
     with pytest.raises(NoCompletedTrialError) as info:
         select_best(study)
     message = str(info.value)
     assert "'empty-sweep' has no COMPLETE trial" in message
-    assert "'FAIL': 1" in message and "'PRUNED': 1" in message
-    assert message.endswith("first error: MemoryError: too big")
+    assert "'FAIL': 3" in message and "'PRUNED': 1" in message
+    assert message.endswith("errors: 2x MemoryError: too big; 1x ValueError: C must be > 0")
 
 
 def run_sweep(config, manifest, study, n, metrics):
-    context = BatchContext("run-1", 0, 1, "cpu", "w1", 1)
-    plan = {"batch_index": 0, "queue": "cpu", "trials": {config.models[0]: n}}
-    run_trial_batch(plan, manifest, config, study, context, metrics)
+    config = config.from_params({**config.to_dict(), "n_trials": n})
+    context = RunnerContext("run-1", "cpu", 0, 1, "w1", 1)
+    plan = {"queue": "cpu", "models": [config.models[0]]}
+    Runner(
+        plan, manifest, config, study, context, ThreadStudyLock(study.study_name), None, metrics
+    ).run()
 
 
 def test_finalize_refits_scores_and_stores_a_loadable_model(

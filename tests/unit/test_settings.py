@@ -14,4 +14,3 @@ def test_gpu_workers_take_their_own_thread_count():
 def test_artifacts_default_under_the_state_dir(tmp_path):
     settings = Settings.from_env({"AIRSWEEP_HOME": str(tmp_path)})
     assert settings.artifact_uri == (tmp_path / "artifacts").as_uri()
-    assert settings.slots == {"cpu": 2, "gpu": 1}

@@ -346,9 +346,9 @@ def test_malformed_packets_are_counted_and_create_no_metric(bridge: StatsdBridge
     client = statsd.StatsClient(*bridge.statsd_address, prefix="airsweep")
     client.incr("sweep.finished.success")
     client.gauge("sweep.best_score.s1", -0.25)  # negative: sent as 0 then a delta
-    client.timing("batch.duration.cpu", 1250)
+    client.timing("runner.duration.cpu", 1250)
     wait_for(lambda: "airsweep_sweep_best_score" in scrape(bridge.web_address))
-    wait_for(lambda: "airsweep_batch_duration_seconds" in scrape(bridge.web_address))
+    wait_for(lambda: "airsweep_runner_duration_seconds" in scrape(bridge.web_address))
     found = scrape(bridge.web_address)
     assert values(found["airsweep_sweeps_finished"]) == {frozenset({("state", "success")}): 1}
     assert values(found["airsweep_sweep_best_score"]) == {frozenset({("sweep", "s1")}): -0.25}

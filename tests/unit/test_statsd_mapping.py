@@ -276,7 +276,19 @@ AIRSWEEP: dict[str, tuple[str, dict[str, str]]] = {
         {"sweep": "manual__2026-11-25T10_00_00-iris", "model": "random_forest"},
     ),
     "airsweep.sweep.best_score.s-1|g": ("airsweep_sweep_best_score", {"sweep": "s-1"}),
-    "airsweep.batch.duration.gpu|ms": ("airsweep_batch_duration_seconds", {"queue": "gpu"}),
+    "airsweep.runner.duration.gpu|ms": ("airsweep_runner_duration_seconds", {"queue": "gpu"}),
+    "airsweep.runner.started.cpu.worker-cpu-2|c": (
+        "airsweep_runners_started_total",
+        {"queue": "cpu", "worker": "worker-cpu-2"},
+    ),
+    "airsweep.runner.finished.cpu.worker-cpu.idle|c": (
+        "airsweep_runners_finished_total",
+        {"queue": "cpu", "worker": "worker-cpu", "outcome": "idle"},
+    ),
+    "airsweep.trial.lost.cpu|c": ("airsweep_trials_lost_total", {"queue": "cpu"}),
+    "airsweep.sweep.budget_left.s1|g": ("airsweep_sweep_budget_left", {"sweep": "s1"}),
+    "airsweep.pool.slots.cpu_trials|g": ("airsweep_pool_slots", {"pool": "cpu_trials"}),
+    "airsweep.workers.live_slots.gpu|g": ("airsweep_workers_live_slots", {"kind": "gpu"}),
     "airsweep.data.prepare_duration.iris|ms": (
         "airsweep_data_prepare_duration_seconds",
         {"dataset": "iris"},

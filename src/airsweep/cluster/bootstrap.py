@@ -1,9 +1,11 @@
 """``airsweep bootstrap``: databases, schema, admin password file and trial pools.
 
 docker compose runs it in the one-shot ``airflow-init`` service before any other
-Airflow component starts, and again after a change of the worker count. It
-reads only its environment (the compose wiring, with ``AIRSWEEP_CPU_WORKERS`` and
-``AIRSWEEP_GPU_WORKERS``) and ``airflow/pools.json``; every step is idempotent.
+Airflow component starts. It reads only its environment (the compose wiring,
+with ``AIRSWEEP_CPU_WORKERS`` and ``AIRSWEEP_GPU_WORKERS``) and
+``airflow/pools.json``; every step is idempotent. The pool sizes it sets are the
+initial ones: the ``pool-sync`` component then keeps them equal to the live
+worker slots (:mod:`airsweep.cluster.pool_sync`).
 """
 
 from __future__ import annotations

@@ -10,10 +10,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-#: Queues consumed by each kind of worker.
-WORKER_QUEUES: dict[str, tuple[str, ...]] = {"cpu": ("default", "cpu"), "gpu": ("gpu",)}
-#: Queue of the sweep's short control tasks (validate, prepare, plan, refit, report).
-CONTROL_QUEUE = "default"
+# Re-exported: the launcher's importers read the queues from here.
+from airsweep.queues import CONTROL_QUEUE, WORKER_QUEUES, control_processes
+
+__all__ = [
+    "CONTROL_QUEUE",
+    "WORKER_QUEUES",
+    "Component",
+    "UnknownComponentError",
+    "component",
+    "control_processes",
+    "core_component_names",
+    "serves_logs",
+    "trial_slots",
+    "worker_concurrency",
+]
 
 
 class UnknownComponentError(ValueError):
@@ -42,16 +53,6 @@ def worker_concurrency(kind: str, env: Mapping[str, str]) -> int:
     if not raw.isdigit() or int(raw) < 1:
         raise ValueError(f"{variable}: expected a positive integer, got {raw!r}")
     return int(raw)
-
-
-def control_processes(queues: tuple[str, ...] | set[str]) -> int:
-    """Celery processes a worker consuming ``queues`` keeps beside its trial slots.
-
-    A worker that also consumes :data:`CONTROL_QUEUE` runs one more process than
-    it has trial slots, so control tasks never hold a process a trial batch is
-    waiting for; the ``*_trials`` pools still cap the trial batches at the slots.
-    """
-    return 1 if CONTROL_QUEUE in queues else 0
 
 
 def trial_slots(env: Mapping[str, str]) -> dict[str, int]:
@@ -86,7 +87,9 @@ def component(name: str, env: Mapping[str, str]) -> Component:
     Names are ``api-server``, ``scheduler``, ``dag-processor``, ``triggerer``,
     ``flower``, ``queue-exporter`` (Celery queue depth from the broker named by
     ``AIRFLOW__CELERY__BROKER_URL``, served on ``AIRSWEEP_QUEUE_EXPORTER_LISTEN``),
-    and ``worker-cpu``/``worker-gpu`` with an optional ``-N`` suffix for extra
+    ``pool-sync`` (the trial pools follow the live worker slots:
+    :mod:`airsweep.cluster.pool_sync`, configured by its environment), and
+    ``worker-cpu``/``worker-gpu`` with an optional ``-N`` suffix for extra
     workers of the same kind (``worker-cpu-2``).
 
     Raises:
@@ -112,6 +115,8 @@ def component(name: str, env: Mapping[str, str]) -> Component:
         module = "airsweep.monitoring.queue_exporter"
         argv = ("python", "-m", module, "--queues", queues, "--web-listen", listen)
         return Component(name, argv)
+    if name == "pool-sync":
+        return Component(name, ("python", "-m", "airsweep.cluster.pool_sync"))
     for kind, queues in WORKER_QUEUES.items():
         prefix = f"worker-{kind}"
         suffix = name.removeprefix(prefix)
@@ -136,4 +141,4 @@ def core_component_names(cpu_workers: int) -> list[str]:
     """Names of the components a cluster runs, with ``cpu_workers`` cpu workers."""
     workers = ["worker-cpu"] + [f"worker-cpu-{i}" for i in range(2, cpu_workers + 1)]
     base = ["api-server", "scheduler", "dag-processor", "triggerer"]
-    return base + workers + ["worker-gpu", "flower"]
+    return base + workers + ["worker-gpu", "flower", "pool-sync"]

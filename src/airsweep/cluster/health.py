@@ -6,8 +6,6 @@ from collections.abc import Mapping
 
 import httpx
 
-from airsweep.cluster.components import control_processes
-
 #: Components the api-server's health document must report as healthy.
 API_HEALTH_COMPONENTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
 
@@ -49,36 +47,14 @@ def celery_queues(broker_url: str, timeout_s: float = 3.0) -> dict[str, list[str
     return {node: sorted(q["name"] for q in queues) for node, queues in replies.items()}
 
 
-def live_slots(
-    broker_url: str, kinds: Mapping[str, tuple[str, ...]], timeout_s: float = 1.0
-) -> dict[str, int]:
-    """Count the worker slots now consuming each kind of queue.
+def live_workers_line(broker_url: str) -> str:
+    """One line naming the live workers, their slots and announced CUDA, for ``status``."""
+    from airsweep.workers import current_workers
 
-    A worker counts towards a kind when it consumes that kind's last queue
-    (``cpu`` or ``gpu``), with its pool's max concurrency, less the processes
-    kept for control tasks (:func:`airsweep.cluster.components.control_processes`),
-    as slots.
-
-    Returns:
-        Kind -> slots; empty when no worker answered.
-    """
-    from celery import Celery
-
-    app = Celery(broker=broker_url)
     try:
-        inspect = app.control.inspect(timeout=timeout_s)
-        queues = inspect.active_queues() or {}
-        stats = inspect.stats() or {}
-    finally:
-        app.close()
-    slots = {kind: 0 for kind in kinds}
-    for node, consumed in queues.items():
-        names = {q["name"] for q in consumed}
-        concurrency = int(stats.get(node, {}).get("pool", {}).get("max-concurrency", 0))
-        for kind, kind_queues in kinds.items():
-            if kind_queues[-1] in names:
-                slots[kind] += concurrency - control_processes(names)
-    return slots if queues else {}
+        return "live workers: " + current_workers(broker_url).describe()
+    except Exception as exc:  # broker down: status still reports the rest
+        return f"live workers: unknown ({type(exc).__name__})"
 
 
 def missing_queues(queues_by_worker: Mapping[str, list[str]], wanted: tuple[str, ...]) -> list[str]:

@@ -13,21 +13,23 @@ from pathlib import Path
 from airsweep.client import AirflowClient
 from airsweep.cluster import postgres, redis_server
 from airsweep.cluster.bootstrap import pool_sizes
-from airsweep.cluster.components import (
-    WORKER_QUEUES,
-    component,
-    core_component_names,
-)
+from airsweep.cluster.components import component, core_component_names
 from airsweep.cluster.config import SCALE_FILE, ClusterConfig
 from airsweep.cluster.environment import (
     native_environment,
 )
-from airsweep.cluster.health import api_health_problems, celery_queues, missing_queues
+from airsweep.cluster.health import (
+    api_health_problems,
+    celery_queues,
+    live_workers_line,
+    missing_queues,
+)
 from airsweep.cluster.secrets import load_or_create_secrets
 from airsweep.cluster.supervisor import Program, Supervisor, config_path, render_config
 from airsweep.console import Printer
 from airsweep.envfile import read_env_file, write_env_file
 from airsweep.monitoring.prometheus_config import render_native_config
+from airsweep.queues import WORKER_QUEUES
 
 #: Order in which phases start (and stop in reverse).
 PHASES = ("infra", "airflow", "monitoring")
@@ -280,7 +282,7 @@ def up(cfg: ClusterConfig, out: Printer = print, timeout_s: float = 300) -> None
 
 
 def summary(cfg: ClusterConfig, env: dict[str, str]) -> str:
-    """The URLs, credentials location, pool sizes and log directory a user needs."""
+    """The URLs, credentials location, initial pool sizes and log directory a user needs."""
     pools = pool_sizes(cfg.root, env)
     pool_text = ", ".join(f"{name}={slots}" for name, (slots, _) in pools.items())
     return "\n".join(
@@ -296,7 +298,7 @@ def summary(cfg: ClusterConfig, env: dict[str, str]) -> str:
             f"  metrics        : http://127.0.0.1:{cfg.ports['statsd_exporter']}/metrics"
             f" (StatsD in on udp {cfg.ports['statsd']})",
             f"  passwords      : {secrets_file(cfg)}  (AIRSWEEP_ADMIN_PASSWORD, ...)",
-            f"  pools          : {pool_text}",
+            f"  pools          : {pool_text} (pool-sync follows the live worker slots)",
             f"  logs           : {cfg.log_dir}",
             "  stop with `make down`",
         ]
@@ -306,11 +308,13 @@ def summary(cfg: ClusterConfig, env: dict[str, str]) -> str:
 def scale(
     cfg: ClusterConfig, cpu_workers: int, out: Printer = print, timeout_s: float = 300
 ) -> None:
-    """Run ``cpu_workers`` Celery workers on ``default,cpu`` and resize the pools to match.
+    """Run ``cpu_workers`` Celery workers on ``default,cpu``.
 
     The count is kept in ``<home>/scale.env`` for later ``up`` runs. Only the
     added or removed workers start or stop (removed ones warm-shutdown,
     finishing their running trial batches); everything else keeps running.
+    The ``cpu_trials`` pool follows the live slots through the ``pool-sync``
+    component, within a few seconds of the workers answering.
     """
     if cpu_workers < 1:
         raise ClusterError(f"cpu workers: expected at least 1, got {cpu_workers}")
@@ -337,7 +341,11 @@ def down(cfg: ClusterConfig, out: Printer = print) -> None:
 
 
 def status(cfg: ClusterConfig) -> tuple[bool, str]:
-    """Return (all running, a table of every component's state, pid, uptime and log)."""
+    """Return (all running, a table of every component's state, pid, uptime and log).
+
+    The table ends with the api-server's health and the live Celery workers
+    (slots, announced CUDA), which do not count towards "all running".
+    """
     sup = Supervisor(cfg)
     if not sup.running():
         return False, f"cluster is not running (state dir {cfg.home})"
@@ -350,6 +358,9 @@ def status(cfg: ClusterConfig) -> tuple[bool, str]:
         rows.append(f"{name:<16}{info['statename']:<10}{info['pid']:>8}  {uptime:>8}s  {log}")
     problems = api_health_problems(cfg.api_url)
     rows.append("api health: " + ("ok" if not problems else "; ".join(problems)))
+    broker_url = read_env_file(env_file(cfg)).get("AIRFLOW__CELERY__BROKER_URL")
+    if broker_url:
+        rows.append(live_workers_line(broker_url))
     return healthy and not problems, "\n".join(rows)
 
 

@@ -25,6 +25,8 @@ TASK_TYPES = (CLASSIFICATION, REGRESSION)
 CPU = "cpu"
 GPU = "gpu"
 DEVICES = (CPU, GPU)
+#: A device (or other setting) resolved when the sweep starts.
+AUTO = "auto"
 
 Spec = dict[str, Any]
 
@@ -37,7 +39,8 @@ class ModelFamily(ABC):
         task_types: Task types the family can solve.
         supports_gpu: Whether :meth:`build` can train on a CUDA device.
         default_device: Device used when the ``device`` sweep param does not
-            name this family.
+            name this family: ``cpu``, ``gpu`` or ``auto`` (gpu when a live gpu
+            worker has a usable CUDA device, else cpu).
         needs_scaling: Whether numeric features should be standardized
             (linear models) in the preprocessing step.
     """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airsweep.models.base import CLASSIFICATION, GPU, TASK_TYPES, ModelFamily, Spec
+from airsweep.models.base import AUTO, CLASSIFICATION, GPU, TASK_TYPES, ModelFamily, Spec
 
 
 class XGBoostFamily(ModelFamily):
@@ -18,7 +18,7 @@ class XGBoostFamily(ModelFamily):
     name = "xgboost"
     task_types = TASK_TYPES
     supports_gpu = True
-    default_device = GPU
+    default_device = AUTO
 
     def default_space(self, task_type: str) -> dict[str, Spec]:
         """Return the default XGBoost search space (same for both task types)."""

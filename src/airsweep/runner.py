@@ -1,0 +1,275 @@
+"""A runner: one mapped trial task that takes trials from the sweep's budget until it is spent.
+
+Runners replace fixed quotas. Each queue maps ``max_parallel`` runners (the
+pool lets as many run at once as its workers have slots), and each one loops:
+
+1. fail the study's lost trials (:func:`airsweep.liveness.fail_lost_trials`),
+   which gives their places in the budget back;
+2. under the study lock (:mod:`airsweep.study_lock`): count the budget
+   (:func:`airsweep.budget.usage`), choose the family
+   (:func:`airsweep.budget.choose`), ask the trial, record its first
+   heartbeat, and write its family and placement;
+3. outside the lock: sample the family's params, cross-validate and tell
+   (:class:`airsweep.trials.TrialExecutor`), heartbeating meanwhile.
+
+A runner ends when the budget has no place left: the counted trials (finished
+or running) reach ``n_trials``. A worker added mid-sweep starts the runners
+still waiting for a pool slot; a runner that starts after the budget is spent
+ends after one count. A retried runner simply takes new trials: it never
+re-runs a finished one. A trial whose runner died is failed as lost by the
+other runners (or by the runner's own retry) and taken again by whoever comes next.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import time
+import warnings
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from optuna.samplers import BaseSampler, PartialFixedSampler
+from optuna.storages import RDBStorage
+from threadpoolctl import threadpool_limits
+
+from airsweep.budget import Choice, choose, usage
+from airsweep.config import SweepConfig
+from airsweep.liveness import (
+    HEARTBEAT_INTERVAL_S,
+    Heartbeat,
+    fail_lost_trials,
+    trial_id,
+)
+from airsweep.metrics import Metrics
+from airsweep.models.base import CPU, GPU
+from airsweep.models.device import resolve_device
+from airsweep.study import make_sampler
+from airsweep.study_lock import StudyLock
+from airsweep.trials import STATE_NAMES, Device, TrialExecutor
+
+log = logging.getLogger(__name__)
+
+#: Monotonic clock of the runner (replaceable in tests).
+clock = time.perf_counter
+
+
+def family_param(queue: str) -> str:
+    """The study param holding a trial's family when a queue trains several: ``<queue>.model``."""
+    return f"{queue}.model"
+
+
+@dataclass(frozen=True)
+class RunnerContext:
+    """Where and how a runner runs.
+
+    Attributes:
+        run_id: Airflow run id of the sweep.
+        queue: Celery queue of the task (``cpu`` or ``gpu``).
+        map_index: Index of the mapped task (the runner's number on its queue).
+        try_number: Airflow try number (1 for the first try).
+        worker: Name of the worker running it.
+        n_jobs: CPU threads each trial may use (threads of one worker slot).
+    """
+
+    run_id: str
+    queue: str
+    map_index: int
+    try_number: int
+    worker: str
+    n_jobs: int = 1
+
+    @property
+    def key(self) -> str:
+        """The runner's name in summaries and sampler streams: ``"<queue>/<map_index>"``."""
+        return f"{self.queue}/{self.map_index}"
+
+
+class Runner:
+    """Takes trials from one sweep's budget and runs them (see the module docstring).
+
+    Args:
+        runner: The runner's plan entry: ``queue`` and ``models`` (the
+            families its queue trains; :func:`airsweep.planning.plan_runners`).
+        manifest: The dataset manifest.
+        config: The sweep config.
+        study: The shared study.
+        context: Where the runner runs.
+        lock: The study lock.
+        storage: The study's RDB storage with heartbeats; ``None`` for an
+            in-memory study (no heartbeats, no lost trials).
+        metrics: StatsD emitter.
+    """
+
+    def __init__(
+        self,
+        runner: dict[str, Any],
+        manifest: dict[str, Any],
+        config: SweepConfig,
+        study: optuna.Study,
+        context: RunnerContext,
+        lock: StudyLock,
+        storage: RDBStorage | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        if runner["queue"] != context.queue:
+            raise ValueError(
+                f"runner is planned for queue {runner['queue']!r} but runs on {context.queue!r}"
+            )
+        self.models: list[str] = list(runner["models"])
+        self.manifest = manifest
+        self.config = config
+        self.study = study
+        self.context = context
+        self.lock = lock
+        self.storage = storage
+        self.metrics = metrics if metrics is not None else Metrics()
+        requested = GPU if context.queue == GPU else CPU
+        self.device = Device(requested, *resolve_device(requested, config.gpu_fallback))
+        self.hostname = socket.gethostname()
+        self._sampler = make_sampler(
+            config, stream=f"{context.run_id}/{context.key}/{context.try_number}"
+        )
+        self._study_id = storage.get_study_id_from_name(study.study_name) if storage else None
+        self._last_liveness_check = -float("inf")
+        self.lost_found = 0
+
+    @property
+    def placement(self) -> dict[str, Any]:
+        """The ``placement`` attr of this runner's trials."""
+        ctx, device = self.context, self.device
+        return {
+            "queue": ctx.queue,
+            "map_index": ctx.map_index,
+            "try_number": ctx.try_number,
+            "worker": ctx.worker,
+            "hostname": self.hostname,
+            "device_requested": device.requested,
+            "device_used": device.used,
+            "fallback_reason": device.fallback_reason,
+        }
+
+    def run(self) -> dict[str, Any]:
+        """Take and run trials until the budget is spent; return the runner's summary.
+
+        Returns:
+            ``runner``, ``queue``, ``map_index``, ``worker``, ``hostname``,
+            ``device_used``, ``trials``, ``complete``, ``pruned``, ``failed``,
+            ``lost`` (its own trials declared lost), ``lost_found`` (other
+            runners' trials it failed as lost), ``stop_reason``,
+            ``fit_seconds`` and ``wall_seconds``.
+        """
+        started = clock()
+        ctx = self.context
+        self.metrics.runner_started(ctx.queue, ctx.worker)
+        outcomes: Counter[str] = Counter()
+        fit_seconds = 0.0
+        executor: TrialExecutor | None = None  # built at the first trial: idle runners end fast
+        with threadpool_limits(limits=ctx.n_jobs):
+            while True:
+                taken = self.take()
+                if isinstance(taken, Choice):
+                    stop_reason = taken.reason
+                    break
+                trial, model = taken
+                if executor is None:
+                    executor = TrialExecutor(
+                        self.study,
+                        self.manifest,
+                        self.config,
+                        ctx.queue,
+                        self.device,
+                        ctx.n_jobs,
+                        self.metrics,
+                    )
+                with self._heartbeat(trial):
+                    outcome = executor.run(trial, model)
+                outcomes["lost" if outcome.lost else STATE_NAMES[outcome.state]] += 1
+                fit_seconds += outcome.fit_seconds
+        wall = clock() - started
+        self.metrics.runner_finished(ctx.queue, ctx.worker, idle=not outcomes, ms=wall * 1000)
+        return {
+            "runner": ctx.key,
+            "queue": ctx.queue,
+            "map_index": ctx.map_index,
+            "worker": ctx.worker,
+            "hostname": self.hostname,
+            "device_used": self.device.used,
+            "trials": sum(outcomes.values()),
+            "complete": outcomes["complete"],
+            "pruned": outcomes["pruned"],
+            "failed": outcomes["fail"],
+            "lost": outcomes["lost"],
+            "lost_found": self.lost_found,
+            "stop_reason": stop_reason,
+            "fit_seconds": round(fit_seconds, 3),
+            "wall_seconds": round(wall, 3),
+        }
+
+    def take(self) -> tuple[optuna.Trial, str] | Choice:
+        """Take the next trial from the budget, or say why there is none.
+
+        Returns:
+            ``(trial, model)``: the trial is RUNNING with its first heartbeat,
+            ``model`` and ``placement`` recorded; or the refusing
+            :class:`~airsweep.budget.Choice`.
+        """
+        self._fail_lost_trials()
+        config = self.config
+        with self.lock:
+            used = usage(self.study.get_trials(deepcopy=False))
+            choice = choose(
+                used,
+                config.n_trials,
+                self.models,
+                config.model_budget,
+                config.trials_per_model(),
+                config.min_trials_per_model(),
+            )
+            self.metrics.budget_left(self.study.study_name, config.n_trials - used.used)
+            if not choice.take:
+                return choice
+            several = len(self.models) > 1
+            param = family_param(self.context.queue)
+            sampler: BaseSampler = self._sampler
+            if several and choice.model is not None:
+                with warnings.catch_warnings():  # "experimental" since Optuna 2.4
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    sampler = PartialFixedSampler({param: choice.model}, self._sampler)
+            self.study.sampler = sampler
+            with warnings.catch_warnings():  # "heartbeats are meant for Study.optimize"
+                warnings.simplefilter("ignore", UserWarning)
+                trial = self.study.ask()
+            if self.storage is not None:
+                self.storage.record_heartbeat(self._trial_id(trial))
+            model = trial.suggest_categorical(param, self.models) if several else self.models[0]
+            trial.set_user_attr("placement", self.placement)
+            trial.set_user_attr("model", model)
+        return trial, str(model)
+
+    def _trial_id(self, trial: optuna.Trial) -> int:
+        assert self.storage is not None and self._study_id is not None
+        return trial_id(self.storage, self._study_id, trial.number)
+
+    def _heartbeat(self, trial: optuna.Trial) -> contextlib.AbstractContextManager[Any]:
+        if self.storage is None:
+            return contextlib.nullcontext()
+        return Heartbeat(self.storage, self._trial_id(trial))
+
+    def _fail_lost_trials(self) -> None:
+        """Fail lost trials, at most once per heartbeat interval per runner."""
+        if self.storage is None or clock() - self._last_liveness_check < HEARTBEAT_INTERVAL_S:
+            return
+        self._last_liveness_check = clock()
+        lost = fail_lost_trials(self.study, self.storage)
+        if lost:
+            numbers = [trial.number for trial in lost]
+            log.warning("trials %s lost their worker; their places return to the budget", numbers)
+            self.lost_found += len(lost)
+            for trial in lost:
+                self.metrics.trial_lost(
+                    trial.user_attrs.get("placement", {}).get("queue", "unknown")
+                )

@@ -1,0 +1,332 @@
+import threading
+import time
+from collections import Counter
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from airsweep import trials as trials_module
+from airsweep.budget import WORKER_LOST, Choice
+from airsweep.data import prepare_dataset
+from airsweep.models.device import GpuUnavailableError, cuda_status
+from airsweep.report import fold_scores
+from airsweep.runner import Runner, RunnerContext, family_param
+from airsweep.study_lock import ThreadStudyLock
+
+
+def context(try_number=1, map_index=0, queue="cpu", worker="worker-cpu-1"):
+    return RunnerContext(
+        run_id="run-1",
+        queue=queue,
+        map_index=map_index,
+        try_number=try_number,
+        worker=worker,
+        n_jobs=1,
+    )
+
+
+def run(config, manifest, study, metrics, queue="cpu", models=None, **ctx):
+    plan = {"queue": queue, "models": models or list(config.models)}
+    lock = ThreadStudyLock(study.study_name)
+    return Runner(
+        plan, manifest, config, study, context(queue=queue, **ctx), lock, None, metrics
+    ).run()
+
+
+def by_state(study, state):
+    return [t for t in study.trials if t.state == state]
+
+
+@pytest.fixture
+def study(new_study, iris_config, iris_manifest):
+    return new_study(iris_config, iris_manifest)
+
+
+def test_a_runner_takes_trials_until_the_budget_is_spent(
+    study, iris_config, iris_manifest, metrics, stats
+):
+    summary = run(iris_config, iris_manifest, study, metrics)
+    assert iris_config.n_trials == 4
+    assert {k: summary[k] for k in ("trials", "complete", "pruned", "failed", "lost")} == {
+        "trials": 4,
+        "complete": 4,
+        "pruned": 0,
+        "failed": 0,
+        "lost": 0,
+    }
+    assert (summary["runner"], summary["stop_reason"]) == ("cpu/0", "budget spent")
+    assert summary["wall_seconds"] >= summary["fit_seconds"] > 0
+    done = by_state(study, TrialState.COMPLETE)
+    assert len(done) == 4
+    attrs = done[0].user_attrs
+    assert attrs["model"] == "random_forest"
+    assert attrs["placement"] == {
+        "queue": "cpu",
+        "map_index": 0,
+        "try_number": 1,
+        "worker": "worker-cpu-1",
+        "hostname": summary["hostname"],
+        "device_requested": "cpu",
+        "device_used": "cpu",
+        "fallback_reason": None,
+    }
+    assert set(attrs) == {"model", "placement", "fit_seconds"}
+    assert len(fold_scores(done[0])) == 2  # the running mean after each fold
+    assert done[0].value == pytest.approx(sum(fold_scores(done[0])) / 2)
+    # One family: no family param, only the family's own.
+    assert set(done[0].params) == {
+        "random_forest.n_estimators",
+        "random_forest.max_depth",
+        "random_forest.min_samples_leaf",
+        "random_forest.max_features",
+    }
+    names = stats.names()
+    assert names.count("airsweep.trial.started.random_forest.cpu.cpu") == 4
+    assert names.count("airsweep.trial.finished.complete.random_forest.cpu.cpu") == 4
+    assert names.count("airsweep.runner.started.cpu.worker-cpu-1") == 1
+    assert names.count("airsweep.runner.finished.cpu.worker-cpu-1.busy") == 1
+    assert ("incr", "airsweep.runner.finished.cpu.worker-cpu-1.idle", 0) in stats.calls
+    left = [v for _, name, v in stats.calls if name == "airsweep.sweep.budget_left.sweep"]
+    assert left == [4, 3, 2, 1, 0]
+    best = [v for _, name, v in stats.calls if name == "airsweep.sweep.best_score.sweep"]
+    assert best[-1] == study.best_value
+
+
+def test_a_runner_started_after_the_budget_is_spent_ends_at_once_without_loading_data(
+    study, iris_config, iris_manifest, metrics, stats, monkeypatch
+):
+    run(iris_config, iris_manifest, study, metrics)
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("an idle runner must not load the dataset")
+
+    monkeypatch.setattr(trials_module, "load_split", no_data)
+    started = time.perf_counter()
+    summary = run(iris_config, iris_manifest, study, metrics, map_index=1)
+    assert time.perf_counter() - started < 1.0
+    assert (summary["trials"], summary["stop_reason"]) == (0, "budget spent")
+    assert ("incr", "airsweep.runner.finished.cpu.worker-cpu-1.idle", 1) in stats.calls
+    assert len(study.trials) == 4
+
+
+def test_failing_trials_are_recorded_and_count_but_never_fail_the_runner(
+    study, iris_config, iris_manifest, metrics, stats, monkeypatch
+):
+    def broken(trial, model, space):
+        raise RuntimeError(f"bad trial {trial.number}")
+
+    monkeypatch.setattr(trials_module, "suggest", broken)
+    summary = run(iris_config, iris_manifest, study, metrics)
+    assert (summary["failed"], summary["complete"]) == (4, 0)
+    failed = by_state(study, TrialState.FAIL)
+    assert [t.user_attrs["error"] for t in failed] == [
+        f"RuntimeError: bad trial {n}" for n in range(4)
+    ]
+    assert "airsweep.trial.finished.fail.random_forest.cpu.cpu" in stats.names()
+
+
+def test_a_trial_over_its_timeout_fails_and_the_runner_goes_on(
+    study, make_config, iris_manifest, metrics, monkeypatch
+):
+    ticks = iter(range(0, 10**6, 1000))
+    monkeypatch.setattr(trials_module, "clock", lambda: next(ticks))
+    config = make_config(trial_timeout_s=30, n_trials=2)
+    summary = run(config, iris_manifest, study, metrics)
+    assert summary["failed"] == 2
+    trial = study.trials[0]
+    assert trial.state == TrialState.FAIL
+    assert "over trial_timeout_s=30" in trial.user_attrs["error"]
+    assert len(fold_scores(trial)) == 1  # stopped after the first fold
+
+
+def test_lost_trials_give_their_place_back_and_a_retry_takes_only_new_trials(
+    study, iris_config, iris_manifest, metrics
+):
+    lost = study.ask()  # a runner died with this trial
+    lost.set_user_attr("error", f"{WORKER_LOST}: no heartbeat for 20s")
+    study.tell(lost, state=TrialState.FAIL)
+    done = study.ask()
+    done.set_user_attr("model", "random_forest")
+    study.tell(done, 0.5)
+    summary = run(iris_config, iris_manifest, study, metrics, try_number=2)
+    assert summary["trials"] == 3  # 4 counted: the finished one and 3 new
+    counted = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    assert len(counted) == 4 and len(study.trials) == 5
+
+
+def test_runners_on_threads_never_take_more_or_fewer_than_the_budget(
+    new_study, make_config, iris_manifest, metrics, monkeypatch
+):
+    config = make_config(n_trials=40)
+    study = new_study(config, iris_manifest, name="race")
+    real = optuna.Study.get_trials
+
+    def slow_get_trials(self, *args, **kwargs):  # widen the window between count and ask
+        trials = real(self, *args, **kwargs)
+        time.sleep(0.002)
+        return trials
+
+    monkeypatch.setattr(optuna.Study, "get_trials", slow_get_trials)
+    taken = Counter()
+
+    def one(index):
+        own = optuna.load_study(study_name="race", storage=study._storage)
+        plan = {"queue": "cpu", "models": ["random_forest"]}
+        lock = ThreadStudyLock("race")
+        runner = Runner(
+            plan, iris_manifest, config, own, context(map_index=index), lock, None, metrics
+        )
+        while not isinstance(claim := runner.take(), Choice):
+            trial, _ = claim
+            time.sleep(0.001 * (index % 3))  # runners of different speeds
+            own.tell(trial, 0.5)
+            taken[index] += 1
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(taken.values()) == 40
+    assert len(study.trials) == 40
+    assert all(t.state == TrialState.COMPLETE for t in study.trials)
+
+
+def test_a_whole_runner_loop_on_threads_runs_exactly_the_budget(
+    new_study, make_config, iris_manifest, metrics
+):
+    config = make_config(n_trials=8)
+    study = new_study(config, iris_manifest, name="loop")
+    summaries = []
+
+    def one(index):
+        own = optuna.load_study(study_name="loop", storage=study._storage)
+        summaries.append(run(config, iris_manifest, own, metrics, map_index=index))
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(s["trials"] for s in summaries) == 8
+    assert len([t for t in study.trials if t.state.is_finished()]) == len(study.trials) == 8
+
+
+def test_several_families_are_a_sampled_choice_modelled_jointly(
+    new_study, make_config, iris_manifest, metrics, fast_space
+):
+    config = make_config(
+        models=["random_forest", "logistic_regression"],
+        search_space={"random_forest": fast_space["random_forest"]},
+        n_trials=8,
+    )
+    study = new_study(config, iris_manifest, name="families")
+    run(config, iris_manifest, study, metrics)
+    param = family_param("cpu")
+    assert all(t.params[param] == t.user_attrs["model"] for t in study.trials)
+    # Each family got its minimum before the sampler could choose.
+    models = [t.user_attrs["model"] for t in study.trials]
+    assert min(models.count(m) for m in config.models) >= config.min_trials_per_model()
+    # group=True: TPE models each family's params jointly (the check).
+    space = study.sampler.infer_relative_search_space(study, study.trials[-1])
+    assert space, "TPE found no parameter group to model"
+
+
+def test_even_model_budget_gives_each_family_its_share(
+    new_study, make_config, iris_manifest, metrics
+):
+    config = make_config(
+        models=["random_forest", "logistic_regression"], n_trials=7, model_budget="even"
+    )
+    study = new_study(config, iris_manifest, name="even")
+    run(config, iris_manifest, study, metrics)
+    models = [t.user_attrs["model"] for t in study.trials]
+    assert (models.count("random_forest"), models.count("logistic_regression")) == (4, 3)
+
+
+def test_a_trial_below_the_median_is_pruned(study, make_config, iris_manifest, metrics, stats):
+    for _ in range(5):  # 5 excellent finished trials: the pruner's startup
+        trial = study.ask()
+        trial.set_user_attr("model", "random_forest")
+        trial.report(1.0, 0)
+        trial.report(1.0, 1)
+        study.tell(trial, 1.0)
+    config = make_config(
+        n_trials=6,
+        search_space={
+            "random_forest": {
+                "max_depth": {"type": "int", "low": 1, "high": 1},
+                "n_estimators": {"type": "int", "low": 1, "high": 1},
+            }
+        },
+    )
+    summary = run(config, iris_manifest, study, metrics)
+    assert summary["pruned"] == 1
+    pruned = study.trials[-1]
+    assert pruned.state == TrialState.PRUNED
+    assert len(fold_scores(pruned)) == 1
+    assert "airsweep.trial.finished.pruned.random_forest.cpu.cpu" in stats.names()
+
+
+def test_queue_mismatch_is_refused(study, iris_config, iris_manifest, metrics):
+    with pytest.raises(ValueError, match="planned for queue 'gpu' but runs on 'cpu'"):
+        Runner(
+            {"queue": "gpu", "models": ["random_forest"]},
+            iris_manifest,
+            iris_config,
+            study,
+            context(),
+            ThreadStudyLock("x"),
+        )
+
+
+def test_an_interrupted_trial_is_lost_before_the_interrupt_propagates(
+    study, iris_config, iris_manifest, metrics, monkeypatch
+):
+    def interrupted(trial, model, space):
+        raise KeyboardInterrupt("task timeout")
+
+    monkeypatch.setattr(trials_module, "suggest", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run(iris_config, iris_manifest, study, metrics)
+    [trial] = study.trials
+    assert trial.state == TrialState.FAIL
+    assert (
+        trial.user_attrs["error"] == f"{WORKER_LOST}: interrupted KeyboardInterrupt('task timeout')"
+    )
+
+
+@pytest.fixture
+def gpu_sweep(make_config, store, new_study, fast_space):
+    def make(fallback):
+        config = make_config(
+            models=["xgboost"],
+            search_space={"xgboost": fast_space["xgboost"]},
+            device={"xgboost": "gpu"},
+            gpu_fallback=fallback,
+            n_trials=2,
+        )
+        manifest = prepare_dataset(config, store, "gpu-run")
+        return config, manifest, new_study(config, manifest)
+
+    return make
+
+
+@pytest.mark.skipif(cuda_status()[0], reason="this machine has a usable CUDA device")
+def test_gpu_runner_without_cuda_falls_back_to_cpu_and_records_why(gpu_sweep, metrics, stats):
+    config, manifest, study = gpu_sweep("cpu")
+    summary = run(config, manifest, study, metrics, queue="gpu")
+    assert (summary["device_used"], summary["complete"]) == ("cpu", 2)
+    attrs = study.trials[0].user_attrs["placement"]
+    assert (attrs["device_requested"], attrs["device_used"]) == ("gpu", "cpu")
+    assert attrs["fallback_reason"] == cuda_status()[1] and attrs["fallback_reason"]
+    assert "airsweep.trial.started.xgboost.gpu.cpu" in stats.names()
+
+
+@pytest.mark.skipif(cuda_status()[0], reason="this machine has a usable CUDA device")
+def test_gpu_runner_without_cuda_fails_when_fallback_is_fail(gpu_sweep, metrics):
+    config, manifest, study = gpu_sweep("fail")
+    with pytest.raises(GpuUnavailableError, match="^device: gpu requested but CUDA is not usable"):
+        run(config, manifest, study, metrics, queue="gpu")
+    assert study.trials == []
