@@ -11,8 +11,6 @@ from typing import Any
 
 import pytest
 
-from airsweep.metrics import Metrics
-
 from airsweep.client import AirflowAPIError
 from airsweep.cluster import pool_sync
 from airsweep.cluster.pool_sync import (
@@ -22,6 +20,7 @@ from airsweep.cluster.pool_sync import (
     pool_changes,
     pool_kinds,
 )
+from airsweep.metrics import Metrics
 from airsweep.workers import LiveWorker, LiveWorkers
 
 ROOT = Path(__file__).resolve().parents[2]
