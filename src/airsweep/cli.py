@@ -51,9 +51,10 @@ def _run_worker(argv: tuple[str, ...], env: dict[str, str], kind: str) -> int:
     """Run a Celery worker in this process, with the trial code imported first.
 
     Celery's prefork pool forks its children from this process, and each
-    Airflow task process is forked from a child, so every trial batch starts
-    with scikit-learn, pandas, Optuna and airsweep imported and Optuna's
-    storage code initialized (about 12 s per task on a small host otherwise;
+    Airflow task process is forked from a child, so every task (a trial runner,
+    or on the control worker setup, plan and finalize) starts with
+    scikit-learn, pandas, Optuna and airsweep imported and Optuna's storage
+    code initialized (about 12 s per task on a small host otherwise;
     docs/benchmarks.md). The worker also announces whether it has a usable
     CUDA device (:func:`announce_cuda`).
     """
@@ -71,13 +72,13 @@ def announce_cuda(kind: str) -> Callable[..., None]:
     """Make the Celery worker about to start announce its CUDA device in its settings.
 
     A gpu worker probes CUDA once, in a child process
-    (:func:`airsweep.workers.cuda_announcement`); a cpu worker announces
-    ``False`` without probing. A ``celeryd_init`` handler then adds
+    (:func:`airsweep.workers.cuda_announcement`); a cpu or control worker
+    announces ``False`` without probing. A ``celeryd_init`` handler then adds
     ``airsweep_cuda`` and ``airsweep_cuda_reason`` to the worker's settings,
     which ``inspect().conf()`` returns (:func:`airsweep.workers.inspect_workers`).
 
     Args:
-        kind: ``cpu`` or ``gpu``.
+        kind: ``control``, ``cpu`` or ``gpu``.
 
     Returns:
         The connected handler (``celeryd_init.disconnect`` it to undo).
@@ -226,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_up.add_argument("--timeout", type=float, default=300, help="seconds to wait for health")
     sub.add_parser("down", help="stop every component; keep data")
     p_scale = sub.add_parser("scale", help="set the number of cpu workers; pools follow")
-    p_scale.add_argument("--cpu-workers", type=int, required=True, help="workers on default,cpu")
+    p_scale.add_argument("--cpu-workers", type=int, required=True, help="workers on the cpu queue")
     p_scale.add_argument("--timeout", type=float, default=300, help="seconds to wait for health")
     sub.add_parser("status", help="show each component's state (exit 1 unless all healthy)")
     p_clean = sub.add_parser("clean", help="stop the cluster and delete its state directory")

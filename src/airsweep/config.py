@@ -288,13 +288,15 @@ def _build_param_schemas() -> dict[str, dict[str, Any]]:
             "description": "A trial running longer than this fails (checked after each fold).",
         },
         "max_parallel": {
-            "default": 16,
-            "type": "integer",
-            "minimum": 1,
-            "maximum": MAX_RUNNERS,
+            "default": AUTO,
+            "anyOf": [
+                {"type": "string", "enum": [AUTO]},
+                {"type": "integer", "minimum": 1, "maximum": MAX_RUNNERS},
+            ],
             "description": (
                 "Runners (mapped trial tasks) per queue: the most trials of this sweep "
-                "running at once on a queue, however far its workers scale."
+                "running at once on a queue, however far its workers scale; auto: twice "
+                "the queue's live worker slots when the sweep starts, at least 4."
             ),
         },
         "model_budget": {
@@ -545,7 +547,7 @@ class SweepConfig:
     sampler: str
     seed: int
     trial_timeout_s: int
-    max_parallel: int
+    max_parallel: int | str
     model_budget: str = "adaptive"
 
     @classmethod

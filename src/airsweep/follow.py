@@ -27,14 +27,20 @@ def trigger_sweep(client: AirflowClient, conf: dict[str, Any]) -> str:
 
 
 def progress_line(elapsed_s: float, state: str, prog: dict[str, Any] | None) -> str:
-    """One line of progress: elapsed time, run state, trials done by state, best so far."""
+    """One line of progress: elapsed time, run state, trials by state, runners, best so far.
+
+    Trials lost with their worker show as ``lost`` (they do not count); ``left``
+    is the budget not yet taken; ``running on`` names each ``queue/worker``
+    with its running trials.
+    """
     if prog is None:
         return f"[{elapsed_s:5.0f}s] {state:<8} preparing (validate, data, study)"
     states = ", ".join(f"{k} {v}" for k, v in prog["by_state"].items()) or "none yet"
     best = "-" if prog["best_value"] is None else f"{prog['best_value']:.4f} ({prog['best_model']})"
+    runners = ", ".join(f"{k} {v}" for k, v in prog["running_by_worker"].items()) or "-"
     return (
         f"[{elapsed_s:5.0f}s] {state:<8} trials {prog['done']}/{prog['total']} "
-        f"({states})  best {best}"
+        f"({states}; left {prog['budget_left']})  running on {runners}  best {best}"
     )
 
 

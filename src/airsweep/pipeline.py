@@ -26,7 +26,7 @@ from airsweep.selection import finalize_best
 from airsweep.settings import Settings, get_settings
 from airsweep.study import create_study, load_study, study_name_for
 from airsweep.study_lock import study_lock
-from airsweep.workers import current_workers
+from airsweep.workers import LiveWorkers, current_workers
 
 
 def _open(
@@ -64,7 +64,8 @@ def setup(
         params: The DAG run's params.
         dag_id: The sweep DAG.
         run_id: The DAG run (the sweep).
-        broker_url: The Celery broker, to find live gpu workers with CUDA
+        broker_url: The Celery broker, to find the live workers: their slots
+            (``max_parallel: auto``) and whether a gpu worker has CUDA
             (``device: auto``); without it, ``auto`` trains on the cpu queue.
         settings: Default: from the environment.
 
@@ -83,14 +84,14 @@ def setup(
     manifest = prepare_dataset(cfg, store, run_id, metrics=Metrics())
     name = study_name_for(dag_id, run_id)
     create_study(settings.optuna_storage, name, manifest["direction"], cfg, manifest)
-    gpu_usable = current_workers(broker_url).gpu_usable if broker_url else False
-    devices = resolve_devices(cfg, gpu_usable)
+    live = current_workers(broker_url) if broker_url else LiveWorkers()
+    devices = resolve_devices(cfg, live.gpu_usable)
     return {
         "config": cfg.to_dict(),
         "manifest": manifest,
         "study_name": name,
         "devices": devices,
-        **plan_runners(cfg, devices),
+        **plan_runners(cfg, devices, live.slots),
     }
 
 

@@ -7,23 +7,18 @@ sweep never has to import the launcher to know its queues.
 
 from __future__ import annotations
 
-#: Queues consumed by each kind of worker; a worker's kind is that of its last queue.
-WORKER_QUEUES: dict[str, tuple[str, ...]] = {"cpu": ("default", "cpu"), "gpu": ("gpu",)}
-#: Queue of the sweep's short control tasks (validate, prepare, plan, refit, report).
+#: Queue of the sweep's short control tasks (setup, plan_cpu/plan_gpu, finalize).
 CONTROL_QUEUE = "default"
+#: Kind of the worker that consumes only :data:`CONTROL_QUEUE`; it has no trial slots.
+CONTROL_KIND = "control"
+#: Kinds of worker that run trials, one pool each (``<kind>_trials``).
+TRIAL_KINDS: tuple[str, ...] = ("cpu", "gpu")
 
-
-def control_processes(queues: tuple[str, ...] | set[str] | frozenset[str]) -> int:
-    """Celery processes a worker consuming ``queues`` keeps beside its trial slots.
-
-    A worker that also consumes :data:`CONTROL_QUEUE` runs one more process than
-    it has trial slots, so control tasks never hold a process a trial batch is
-    waiting for; the ``*_trials`` pools still cap the trial batches at the slots.
-
-    Args:
-        queues: Names of the queues the worker consumes.
-
-    Returns:
-        1 when ``queues`` holds the control queue, else 0.
-    """
-    return 1 if CONTROL_QUEUE in queues else 0
+#: Queues consumed by each kind of worker. Every kind consumes one queue of its
+#: own: a Celery worker cannot keep processes for one of its queues, so control
+#: tasks get a worker of their own instead of a process of every cpu worker.
+WORKER_QUEUES: dict[str, tuple[str, ...]] = {
+    CONTROL_KIND: (CONTROL_QUEUE,),
+    "cpu": ("cpu",),
+    "gpu": ("gpu",),
+}

@@ -11,6 +11,8 @@ import optuna
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+from airsweep.budget import is_lost, usage
+
 LEADERBOARD_COLUMNS = (
     "rank",
     "number",
@@ -115,22 +117,33 @@ def progress(study: optuna.Study, n_trials: int) -> dict[str, Any]:
 
     Args:
         study: The sweep's study.
-        n_trials: Planned number of trials.
+        n_trials: The sweep's trial budget.
 
     Returns:
-        ``total``, ``done`` (finished in any state), ``by_state`` (lower-case
-        state -> count), ``percent``, and ``best_value`` / ``best_trial`` /
-        ``best_model`` (``None`` before the first COMPLETE trial).
+        ``total``, ``done`` (finished trials that count against the budget),
+        ``by_state`` (lower-case state -> count; trials lost with their
+        worker are under ``lost``, not ``fail``), ``percent``, ``budget_left``
+        (places not yet taken by a runner), ``running_by_worker``
+        (``"<queue>/<worker>"`` -> running trials), and ``best_value`` /
+        ``best_trial`` / ``best_model`` (``None`` before the first COMPLETE trial).
     """
     trials = study.get_trials(deepcopy=False)
-    by_state = Counter(t.state.name.lower() for t in trials)
-    done = sum(by_state[s.name.lower()] for s in _FINISHED_ORDER)
+    by_state: Counter[str] = Counter()
+    running: Counter[str] = Counter()
+    for trial in trials:
+        by_state["lost" if is_lost(trial) else trial.state.name.lower()] += 1
+        if trial.state == TrialState.RUNNING:
+            where = placement(trial)
+            running[f"{where.get('queue', '?')}/{where.get('worker', '?')}"] += 1
+    used = usage(trials)
     best = _best(study)
     return {
         "total": n_trials,
-        "done": done,
+        "done": used.finished,
         "by_state": dict(sorted(by_state.items())),
-        "percent": round(100.0 * done / n_trials, 1) if n_trials else 100.0,
+        "percent": round(100.0 * used.finished / n_trials, 1) if n_trials else 100.0,
+        "budget_left": max(0, n_trials - used.used),
+        "running_by_worker": dict(sorted(running.items())),
         "best_value": best.value if best else None,
         "best_trial": best.number if best else None,
         "best_model": best.user_attrs.get("model") if best else None,

@@ -3,7 +3,7 @@
 Workers are asked over the broker (Celery's ``inspect`` broadcast): which
 queues each consumes (its kind), its pool's concurrency (its slots) and the
 ``airsweep_cuda`` setting it announced at start (``airsweep component
-worker-gpu`` probes CUDA once; cpu workers announce ``False``).
+worker-gpu`` probes CUDA once; cpu and control workers announce ``False``).
 
 Asking takes about a second, so the pool-sync component asks every few
 seconds and keeps the answer in Redis (the broker) under
@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from airsweep.queues import WORKER_QUEUES, control_processes
+from airsweep.queues import CONTROL_KIND, TRIAL_KINDS, WORKER_QUEUES
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,9 @@ CUDA_REASON_KEY = "airsweep_cuda_reason"
 SNAPSHOT_KEY = "airsweep:live-workers"
 #: Seconds a snapshot stays valid: several pool-sync rounds.
 SNAPSHOT_TTL_S = 30
+#: Kinds in the order a worker's queues are matched: a trial kind wins over the control
+#: kind, so a worker that consumes ``default`` besides ``cpu`` still counts as cpu.
+_MATCH_ORDER = (*TRIAL_KINDS, *(k for k in WORKER_QUEUES if k not in TRIAL_KINDS))
 
 _PROBE = (
     "import json; from airsweep.models.device import cuda_status; print(json.dumps(cuda_status()))"
@@ -46,10 +49,11 @@ class LiveWorker:
 
     Attributes:
         name: Celery node name, e.g. ``worker-cpu@host``.
-        kind: ``cpu`` or ``gpu``: the kind in
+        kind: ``cpu``, ``gpu`` or ``control``: the kind in
             :data:`airsweep.queues.WORKER_QUEUES` whose last queue it consumes.
-        slots: Trial slots: its pool's max concurrency less the processes
-            kept for control tasks (:func:`airsweep.queues.control_processes`).
+        slots: Its pool's max concurrency. For a cpu or gpu worker these are
+            its trial slots (each Celery process runs one trial runner); a
+            control worker's processes run control tasks, not trials.
         cuda: Whether it announced a usable CUDA device; ``None`` if it did not
             announce (a worker started without ``airsweep component``).
         cuda_reason: Why CUDA is not usable, as announced; ``None`` otherwise.
@@ -74,10 +78,14 @@ class LiveWorkers:
 
     @property
     def slots(self) -> dict[str, int]:
-        """Trial slots per kind; every kind of ``WORKER_QUEUES`` is present (0 when none)."""
-        slots = dict.fromkeys(WORKER_QUEUES, 0)
+        """Trial slots per trial kind: ``{"cpu": n, "gpu": m}`` (0 when none).
+
+        Control workers have no trial slots and are not counted.
+        """
+        slots = dict.fromkeys(TRIAL_KINDS, 0)
         for worker in self.workers:
-            slots[worker.kind] = slots.get(worker.kind, 0) + worker.slots
+            if worker.kind in slots:
+                slots[worker.kind] += worker.slots
         return slots
 
     @property
@@ -97,7 +105,8 @@ class LiveWorkers:
         parts = []
         for w in workers:
             cuda = {True: ", cuda", False: ", no cuda", None: ""}[w.cuda] if w.kind == "gpu" else ""
-            parts.append(f"{w.name} ({w.kind}, {w.slots} slot{'s' * (w.slots != 1)}{cuda})")
+            unit = ("process", "processes") if w.kind == CONTROL_KIND else ("slot", "slots")
+            parts.append(f"{w.name} ({w.kind}, {w.slots} {unit[w.slots != 1]}{cuda})")
         return ", ".join(parts)
 
     def to_json(self) -> str:
@@ -142,9 +151,10 @@ class LiveWorkers:
             conf: ``{node: {setting: value, ...}}`` from ``conf()``.
 
         Returns:
-            One worker per node that consumes the last queue of a kind (the
-            first such kind); nodes consuming none of them are left out. A node
-            missing from ``stats`` has 0 slots, one missing from ``conf`` ``cuda=None``.
+            One worker per node that consumes the last queue of a kind (a trial
+            kind before the control kind); nodes consuming none of them are left
+            out. A node missing from ``stats`` has 0 slots, one missing from
+            ``conf`` ``cuda=None``.
         """
         stats, conf = stats or {}, conf or {}
         workers = []
@@ -152,7 +162,7 @@ class LiveWorkers:
             if not isinstance(consumed, list):  # an error reply
                 continue
             names = frozenset(q.get("name") for q in consumed if isinstance(q, Mapping))
-            kind = next((k for k, queues in WORKER_QUEUES.items() if queues[-1] in names), None)
+            kind = next((k for k in _MATCH_ORDER if WORKER_QUEUES[k][-1] in names), None)
             if kind is None:
                 continue
             pool = (stats.get(node) or {}).get("pool") or {}
@@ -164,7 +174,7 @@ class LiveWorkers:
                 LiveWorker(
                     name=node,
                     kind=kind,
-                    slots=max(0, concurrency - control_processes(names)),
+                    slots=concurrency,
                     cuda=cuda if isinstance(cuda, bool) else None,
                     cuda_reason=reason if isinstance(reason, str) else None,
                 )
@@ -280,8 +290,8 @@ def probe_cuda(timeout_s: float = 300) -> tuple[bool, str | None]:
 def cuda_announcement(kind: str) -> dict[str, bool | str | None]:
     """The Celery settings a worker of ``kind`` announces about CUDA.
 
-    A gpu worker probes once (:func:`probe_cuda`); any other kind announces
-    ``False`` without probing (no xgboost import).
+    A gpu worker probes once (:func:`probe_cuda`); any other kind (cpu,
+    control) announces ``False`` without probing (no xgboost import).
 
     Returns:
         ``{CUDA_KEY: usable, CUDA_REASON_KEY: reason}``.

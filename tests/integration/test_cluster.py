@@ -86,6 +86,7 @@ def test_status_reports_every_component_running(cluster):
         "scheduler",
         "dag-processor",
         "triggerer",
+        "worker-control",
         "worker-cpu",
         "worker-gpu",
         "flower",
@@ -116,8 +117,10 @@ def test_live_workers_report_their_trial_slots_and_cuda(cluster):
 
     broker = read_env_file(cluster.cfg.path("cluster.env"))["AIRFLOW__CELERY__BROKER_URL"]
     live = inspect_workers(broker, timeout_s=5)
-    # worker-cpu runs 3 Celery processes: 2 trial slots and 1 for control tasks
+    # Every Celery process of a trial worker is a trial slot; worker-control has none.
     assert live.slots == {"cpu": 2, "gpu": 1}
+    [control] = live.of_kind("control")
+    assert control.name.startswith("worker-control@") and control.slots == 3
     # The gpu worker announced that it has no usable CUDA here: device auto -> cpu queue.
     [gpu] = live.of_kind("gpu")
     assert gpu.cuda is False and gpu.cuda_reason

@@ -113,18 +113,73 @@ def test_env_file_rejects_malformed_lines(tmp_path):
         read_env_file(path)
 
 
+def _flag(argv: tuple[str, ...], flag: str) -> str:
+    return argv[argv.index(flag) + 1]
+
+
 def test_worker_components_consume_their_queues():
-    env = {"AIRSWEEP_CPU_WORKER_CONCURRENCY": "3", "AIRSWEEP_GPU_WORKER_CONCURRENCY": "1"}
+    env = {
+        "AIRSWEEP_CPU_WORKER_CONCURRENCY": "3",
+        "AIRSWEEP_GPU_WORKER_CONCURRENCY": "1",
+        "AIRSWEEP_CONTROL_WORKER_CONCURRENCY": "5",
+    }
     cpu = component("worker-cpu-2", env)
     assert cpu.worker_kind == "cpu"
     assert cpu.argv[:3] == ("airflow", "celery", "worker")
-    assert cpu.argv[cpu.argv.index("--queues") + 1] == "default,cpu"
-    # one Celery process more than the trial slots, for the default queue's control tasks
-    assert cpu.argv[cpu.argv.index("--concurrency") + 1] == "4"
+    assert _flag(cpu.argv, "--queues") == "cpu"
     assert "worker-cpu-2@%h" in cpu.argv
     gpu = component("worker-gpu", env)
-    assert gpu.argv[gpu.argv.index("--queues") + 1] == "gpu"
-    assert gpu.argv[gpu.argv.index("--concurrency") + 1] == "1"
+    assert _flag(gpu.argv, "--queues") == "gpu"
+    assert _flag(gpu.argv, "--concurrency") == "1"
+    control = component("worker-control", env)
+    assert control.worker_kind == "control"
+    assert _flag(control.argv, "--queues") == "default"
+    assert _flag(control.argv, "--concurrency") == "5"
+    assert "worker-control@%h" in control.argv
+
+
+@pytest.mark.parametrize("workers", ["1", "3"])
+def test_trial_workers_run_one_celery_process_per_trial_slot(workers):
+    """Celery cannot keep a process for one queue: a trial worker runs nothing but trials."""
+    env = {
+        "AIRSWEEP_CPU_WORKER_CONCURRENCY": "3",
+        "AIRSWEEP_CPU_WORKERS": workers,
+        "AIRSWEEP_GPU_WORKER_CONCURRENCY": "2",
+    }
+    slots = trial_slots(env)
+    assert set(slots) == {"cpu", "gpu"}, "the control worker has no trial slots"
+    for kind, count in {"cpu": int(workers), "gpu": 1}.items():
+        argv = component(f"worker-{kind}", env).argv
+        assert _flag(argv, "--queues") == kind, "only the control worker consumes default"
+        assert int(_flag(argv, "--concurrency")) * count == slots[kind]
+    # The control tasks' queue has exactly one consumer, which runs no trial.
+    consumers = {
+        name: _flag(component(name, env).argv, "--queues").split(",")
+        for name in core_component_names(int(workers))
+        if name.startswith("worker-")
+    }
+    assert [n for n, queues in consumers.items() if "default" in queues] == ["worker-control"]
+    assert consumers["worker-control"] == ["default"]
+    assert _flag(component("worker-control", {}).argv, "--concurrency") == "3"
+
+
+def test_native_workers_get_their_queues_and_a_warm_shutdown(tmp_path):
+    cfg = ClusterConfig.from_env(
+        ROOT, {"AIRSWEEP_HOME": str(tmp_path), "AIRSWEEP_CPU_WORKERS": "2"}
+    )
+    env = native_environment(cfg, generate_secrets())
+    workers = {p.name: p for p in programs(cfg, env) if p.name.startswith("worker-")}
+    assert sorted(workers) == ["worker-control", "worker-cpu", "worker-cpu-2", "worker-gpu"]
+    queues = {"worker-control": "default", "worker-cpu": "cpu", "worker-cpu-2": "cpu"}
+    for name, program in workers.items():
+        assert program.environment == {
+            "AIRSWEEP_WORKER_NAME": name,
+            "AIRSWEEP_WORKER_QUEUES": queues.get(name, "gpu"),
+        }
+        assert program.stop_wait_s == 300
+        assert program.phase == "airflow"
+    # airflow/airflow.env (in cluster.env) sets each kind's concurrency.
+    assert env["AIRSWEEP_CONTROL_WORKER_CONCURRENCY"] == "3"
 
 
 def test_log_servers_are_skipped_only_when_asked():
@@ -148,6 +203,7 @@ def test_bad_concurrency_names_the_variable():
 def test_core_components_scale_cpu_workers():
     names = core_component_names(3)
     assert names.count("worker-gpu") == 1
+    assert names.count("worker-control") == 1
     assert [n for n in names if n.startswith("worker-cpu")] == [
         "worker-cpu",
         "worker-cpu-2",
@@ -217,3 +273,34 @@ def test_supervisor_config_isolates_programs_and_keeps_secrets_out(tmp_path):
     assert "stopwaitsecs=300" in text
     assert "chmod=0700" in text
     assert "PASSWORD" not in text
+
+
+@pytest.mark.parametrize(
+    ("consumed", "blamed"),
+    [
+        ({"worker-cpu@h": ["cpu"], "worker-gpu@h": ["gpu"]}, "worker-control"),
+        ({"worker-control@h": ["default"], "worker-gpu@h": ["gpu"]}, "worker-cpu"),
+        ({"worker-control@h": ["default"], "worker-cpu@h": ["cpu"]}, "worker-gpu"),
+    ],
+)
+def test_up_waits_for_a_consumer_of_every_queue_and_names_the_missing_worker(
+    tmp_path, monkeypatch, consumed, blamed
+):
+    from airsweep.cluster import lifecycle
+
+    cfg = ClusterConfig.from_env(ROOT, {"AIRSWEEP_HOME": str(tmp_path)})
+    env = native_environment(cfg, generate_secrets())
+    names = [p.name for p in programs(cfg, env)]
+
+    class AllRunning:
+        def states(self):
+            return {n: {"statename": "RUNNING", "description": ""} for n in names}
+
+    monkeypatch.setattr(lifecycle, "api_health_problems", lambda url: [])
+    monkeypatch.setattr(lifecycle, "celery_queues", lambda url: consumed)
+    monkeypatch.setattr(lifecycle.time, "sleep", lambda s: None)
+    with pytest.raises(lifecycle.ClusterError, match=f"^{blamed} failed: .*no Celery worker"):
+        lifecycle._wait_healthy(cfg, AllRunning(), env, 0.05, lambda line: None)
+    every = {**consumed, "worker-x@h": ["default", "cpu", "gpu"]}
+    monkeypatch.setattr(lifecycle, "celery_queues", lambda url: every)
+    lifecycle._wait_healthy(cfg, AllRunning(), env, 5, lambda line: None)  # healthy: returns

@@ -34,6 +34,7 @@ from airsweep.cluster.components import (
     UnknownComponentError,
     component,
     core_component_names,
+    trial_slots,
     worker_concurrency,
 )
 from airsweep.cluster.config import ClusterConfig
@@ -42,7 +43,7 @@ from airsweep.cluster.pool_sync import HEARTBEAT_VARIABLE, INTERVAL_VARIABLE, ap
 from airsweep.cluster.secrets import SECRET_NAMES, generate_secrets
 from airsweep.compose import COMPOSE_SECRET_NAMES, init_compose
 from airsweep.envfile import read_env_file
-from airsweep.queues import WORKER_QUEUES
+from airsweep.queues import CONTROL_KIND, CONTROL_QUEUE, TRIAL_KINDS, WORKER_QUEUES
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yaml"
@@ -342,6 +343,7 @@ def test_worker_queues_and_slots_equal_the_native_ones(dotenv: dict[str, str]):
         assert argv[argv.index("--queues") + 1] == ",".join(queues)
         assert f"{service}@$${{HOSTNAME}}" in SERVICES[service]["healthcheck"]["test"][1]
     assert worker_concurrency("gpu", _service_env("worker-gpu", dotenv)) == 1
+    assert worker_concurrency(CONTROL_KIND, _service_env("worker-control", dotenv)) == 3
     exporter = component("queue-exporter", _service_env("queue-exporter", dotenv)).argv
     assert exporter[exporter.index("--web-listen") + 1] == "0.0.0.0:9808"
     prometheus = (ROOT / "monitoring" / "prometheus" / "prometheus.yml").read_text()
@@ -415,7 +417,30 @@ def test_redis_requires_a_password_and_never_evicts():
 # --- workers ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", sorted(WORKER_QUEUES))
+def test_cpu_worker_runs_only_trials_and_the_control_worker_only_default(dotenv: dict[str, str]):
+    """Celery cannot keep a process for one queue, so no trial worker consumes ``default``."""
+    cpu_env = _service_env("worker-cpu", dotenv)
+    cpu = component("worker-cpu", cpu_env).argv
+    assert cpu[cpu.index("--queues") + 1] == "cpu"
+    slots = trial_slots(cpu_env)["cpu"] // int(cpu_env["AIRSWEEP_CPU_WORKERS"])
+    assert int(cpu[cpu.index("--concurrency") + 1]) == slots == 2
+    control_env = _service_env("worker-control", dotenv)
+    assert control_env["AIRSWEEP_WORKER_QUEUES"] == CONTROL_QUEUE
+    control = component("worker-control", control_env).argv
+    assert control[control.index("--queues") + 1] == CONTROL_QUEUE
+    consumers = [
+        name
+        for name, svc in SERVICES.items()
+        if CONTROL_QUEUE in svc.get("environment", {}).get("AIRSWEEP_WORKER_QUEUES", "").split(",")
+    ]
+    assert consumers == ["worker-control"]
+    svc = SERVICES["worker-control"]
+    assert "deploy" not in svc and not {"container_name", "ports", "profiles"} & set(svc)
+    assert svc["image"] == SERVICES["worker-cpu"]["image"]
+    assert svc["depends_on"] == SERVICES["worker-cpu"]["depends_on"]
+
+
+@pytest.mark.parametrize("kind", TRIAL_KINDS)
 def test_worker_replicas_follow_the_count_pools_and_planner_use(kind: str, dotenv: dict[str, str]):
     svc = SERVICES[f"worker-{kind}"]
     assert not {"container_name", "hostname", "ports"} & set(svc)

@@ -46,7 +46,7 @@ def test_defaults_resolve_devices_and_auto_metric():
     assert config.metric == "auto"
     assert config.task_types() == ("classification", "regression")
     assert config.model_budget == "adaptive"
-    assert config.max_parallel == 16
+    assert config.max_parallel == "auto"
     assert config.synthetic["informative"] == 10
 
 

@@ -25,7 +25,7 @@ def test_setup_validates_prepares_creates_the_study_and_plans_runners(tmp_path):
     assert plan["config"]["n_trials"] == 6 and plan["manifest"]["task_type"] == "classification"
     # No broker to ask for live gpu workers: auto trains on the cpu queue.
     assert plan["devices"] == {"logistic_regression": "cpu", "xgboost": "cpu"}
-    assert plan["cpu"] == [{"queue": "cpu", "models": ["logistic_regression", "xgboost"]}] * 6
+    assert plan["cpu"] == [{"queue": "cpu", "models": ["logistic_regression", "xgboost"]}] * 4
     assert plan["gpu"] == []
     assert optuna.load_study(study_name=plan["study_name"], storage=storage).trials == []
     with pytest.raises(SweepConfigError, match=r"^n_trials"):

@@ -1,7 +1,7 @@
 import pytest
 
 from airsweep.config import SweepConfig
-from airsweep.planning import plan_runners, resolve_devices
+from airsweep.planning import plan_runners, resolve_devices, runner_limit
 
 
 def config(**params):
@@ -32,6 +32,7 @@ def test_each_queue_maps_max_parallel_runners_of_its_families():
     [
         ({"n_trials": 3, "max_parallel": 16}, 3),  # never more runners than trials
         ({"n_trials": 10_000, "max_parallel": 256}, 256),
+        ({"n_trials": 100}, 4),  # auto: at least 4 ...
         ({"n_trials": 9, "model_budget": "even", "max_parallel": 16}, 4),  # rf's quota: 4 of 9
     ],
 )
@@ -39,3 +40,11 @@ def test_runner_count(params, expected):
     cfg = config(models=["xgboost", "random_forest"], **params)
     plan = plan_runners(cfg, {"xgboost": "gpu", "random_forest": "cpu"})
     assert len(plan["cpu"]) == expected
+
+
+def test_auto_maps_twice_the_live_slots_of_each_queue():
+    cfg = config(models=["random_forest", "xgboost"], n_trials=100)
+    assert (runner_limit(cfg, 0), runner_limit(cfg, 2), runner_limit(cfg, 8)) == (4, 4, 16)
+    plan = plan_runners(cfg, {"random_forest": "cpu", "xgboost": "gpu"}, {"cpu": 6, "gpu": 1})
+    assert (len(plan["cpu"]), len(plan["gpu"])) == (12, 4)
+    assert runner_limit(config(max_parallel=3), 8) == 3

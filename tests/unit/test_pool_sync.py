@@ -109,8 +109,10 @@ class FakeClient:
         return dict(self.pools[name])
 
 
+#: The control worker (queue ``default``) has no pool: its processes are no trial slots.
 LIVE = LiveWorkers(
     (
+        LiveWorker("worker-control@a", "control", 3, False),
         LiveWorker("worker-cpu@a", "cpu", 2, False),
         LiveWorker("worker-cpu-2@a", "cpu", 2, False),
     )

@@ -78,11 +78,16 @@ def test_formatted_leaderboard_is_aligned(study):
 
 
 def test_progress_counts_states_and_best(study):
+    lost = study.ask()
+    lost.set_user_attr("error", "worker lost: no heartbeat for 20s")
+    study.tell(lost, state=TrialState.FAIL)
     assert progress(study, 10) == {
         "total": 10,
         "done": 5,
-        "by_state": {"complete": 3, "fail": 1, "pruned": 1, "running": 1},
+        "by_state": {"complete": 3, "fail": 1, "lost": 1, "pruned": 1, "running": 1},
         "percent": 50.0,
+        "budget_left": 4,
+        "running_by_worker": {"?/?": 1},  # asked, placement not written yet
         "best_value": 1.0,
         "best_trial": 2,
         "best_model": "ridge",

@@ -13,7 +13,7 @@ from celery.worker import control
 from airsweep import workers
 from airsweep.cli import announce_cuda
 from airsweep.models.device import cuda_status
-from airsweep.queues import WORKER_QUEUES
+from airsweep.queues import TRIAL_KINDS
 from airsweep.workers import (
     CUDA_KEY,
     CUDA_REASON_KEY,
@@ -38,41 +38,57 @@ def _stats(concurrency: int) -> dict[str, Any]:
     return {"pool": {"max-concurrency": concurrency, "processes": list(range(concurrency))}}
 
 
-#: Replies as two cpu workers (one with 4 slots), a gpu worker and a stray worker give them.
+#: Replies as two cpu workers (one with 4 slots), a gpu worker, the control worker and a
+#: stray worker give them.
 ACTIVE_QUEUES = {
-    "worker-cpu@a": _queues("default", "cpu"),
-    "worker-cpu-2@a": _queues("default", "cpu"),
+    "worker-cpu@a": _queues("cpu"),
+    "worker-cpu-2@a": _queues("cpu"),
     "worker-gpu@b": _queues("gpu"),
-    "flower-like@c": _queues("default"),
+    "worker-control@a": _queues("default"),
+    "stray@c": _queues("reports"),
 }
 STATS = {
-    "worker-cpu@a": _stats(3),
-    "worker-cpu-2@a": _stats(5),
+    "worker-cpu@a": _stats(2),
+    "worker-cpu-2@a": _stats(4),
     "worker-gpu@b": _stats(1),
-    "flower-like@c": _stats(2),
+    "worker-control@a": _stats(3),
+    "stray@c": _stats(2),
 }
 CONF = {
     "worker-cpu@a": {CUDA_KEY: False, CUDA_REASON_KEY: "cpu worker: CUDA not probed"},
     "worker-cpu-2@a": {"broker_url": "********"},  # started without airsweep: no announcement
     "worker-gpu@b": {CUDA_KEY: True, CUDA_REASON_KEY: None},
+    "worker-control@a": {CUDA_KEY: False, CUDA_REASON_KEY: "control worker: CUDA not probed"},
 }
 
 
 def test_replies_give_each_worker_its_kind_slots_and_cuda():
     live = LiveWorkers.from_replies(ACTIVE_QUEUES, STATS, CONF)
     assert live.workers == (
+        LiveWorker("worker-control@a", "control", 3, False, "control worker: CUDA not probed"),
         LiveWorker("worker-cpu-2@a", "cpu", 4, None),
         LiveWorker("worker-cpu@a", "cpu", 2, False, "cpu worker: CUDA not probed"),
         LiveWorker("worker-gpu@b", "gpu", 1, True),
     )
+    # Trial slots are every Celery process of a trial worker; the control worker has none.
     assert live.slots == {"cpu": 6, "gpu": 1}
     assert live.gpu_usable
     assert live.describe("gpu") == "worker-gpu@b (gpu, 1 slot, cuda)"
+    assert live.describe("control") == "worker-control@a (control, 3 processes)"
+
+
+def test_a_worker_on_default_and_cpu_counts_as_cpu_with_every_process_a_slot():
+    """A worker started by hand on the old queues still counts its processes as cpu slots."""
+    live = LiveWorkers.from_replies(
+        {"old-cpu@a": _queues("default", "cpu")}, {"old-cpu@a": _stats(3)}, None
+    )
+    assert live.workers == (LiveWorker("old-cpu@a", "cpu", 3, None),)
+    assert live.slots == {"cpu": 3, "gpu": 0}
 
 
 def test_missing_or_odd_replies_count_no_slot():
     live = LiveWorkers.from_replies(
-        {"worker-cpu@a": _queues("default", "cpu"), "broken@x": {"error": "boom"}},
+        {"worker-cpu@a": _queues("cpu"), "broken@x": {"error": "boom"}},
         {},  # no stats reply: the slots are unknown, so none
         None,
     )
@@ -81,7 +97,7 @@ def test_missing_or_odd_replies_count_no_slot():
 
 
 def test_slots_list_every_kind_even_without_workers():
-    assert LiveWorkers().slots == dict.fromkeys(WORKER_QUEUES, 0)
+    assert LiveWorkers().slots == dict.fromkeys(TRIAL_KINDS, 0) == {"cpu": 0, "gpu": 0}
     assert LiveWorkers().describe() == "none"
 
 
@@ -154,7 +170,7 @@ def test_inspect_asks_stats_and_conf_only_of_the_workers_that_answered(monkeypat
     live = inspect_workers("redis://:pw@broker:6379/0", timeout_s=0.5)
     assert live == LiveWorkers.from_replies(ACTIVE_QUEUES, STATS, CONF)
     assert calls[0] == {"timeout": 0.5}
-    assert calls[1] == {"destination": sorted(ACTIVE_QUEUES), "timeout": 0.5, "limit": 4}
+    assert calls[1] == {"destination": sorted(ACTIVE_QUEUES), "timeout": 0.5, "limit": 5}
     assert apps[0].broker == "redis://:pw@broker:6379/0" and apps[0].closed
 
 
@@ -203,9 +219,13 @@ def test_current_workers_reads_the_snapshot_and_asks_only_without_one(monkeypatc
     assert current_workers("redis://x") == stored
 
 
-def test_cpu_workers_announce_no_cuda_without_probing(monkeypatch):
+@pytest.mark.parametrize("kind", ["cpu", "control"])
+def test_cpu_and_control_workers_announce_no_cuda_without_probing(monkeypatch, kind):
     monkeypatch.setattr(workers, "probe_cuda", lambda: pytest.fail("probed"))
-    assert cuda_announcement("cpu")[CUDA_KEY] is False
+    assert cuda_announcement(kind) == {
+        CUDA_KEY: False,
+        CUDA_REASON_KEY: f"{kind} worker: CUDA not probed",
+    }
 
 
 def test_gpu_workers_announce_the_probe(monkeypatch):

@@ -11,15 +11,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 # Re-exported: the launcher's importers read the queues from here.
-from airsweep.queues import CONTROL_QUEUE, WORKER_QUEUES, control_processes
+from airsweep.queues import CONTROL_KIND, CONTROL_QUEUE, TRIAL_KINDS, WORKER_QUEUES
 
 __all__ = [
+    "CONTROL_KIND",
     "CONTROL_QUEUE",
+    "DEFAULT_CONCURRENCY",
+    "TRIAL_KINDS",
     "WORKER_QUEUES",
     "Component",
     "UnknownComponentError",
     "component",
-    "control_processes",
     "core_component_names",
     "serves_logs",
     "trial_slots",
@@ -38,7 +40,7 @@ class Component:
     Attributes:
         name: Supervisor program / compose service name.
         argv: The command line, without environment.
-        worker_kind: ``"cpu"`` or ``"gpu"`` for Celery workers, else ``""``.
+        worker_kind: ``"control"``, ``"cpu"`` or ``"gpu"`` for Celery workers, else ``""``.
     """
 
     name: str
@@ -46,24 +48,33 @@ class Component:
     worker_kind: str = ""
 
 
+#: Celery concurrency of one worker of each kind when its variable is unset.
+DEFAULT_CONCURRENCY = {CONTROL_KIND: 3, "cpu": 2, "gpu": 1}
+
+
 def worker_concurrency(kind: str, env: Mapping[str, str]) -> int:
-    """Return the slots of one worker of ``kind`` from ``AIRSWEEP_<KIND>_WORKER_CONCURRENCY``."""
+    """Return the Celery concurrency of one worker of ``kind``.
+
+    Read from ``AIRSWEEP_<KIND>_WORKER_CONCURRENCY`` (defaults: control 3, cpu 2,
+    gpu 1). For a cpu or gpu worker it is also its number of trial slots: every
+    Celery process of such a worker runs trials, nothing else.
+    """
     variable = f"AIRSWEEP_{kind.upper()}_WORKER_CONCURRENCY"
-    raw = env.get(variable, "").strip() or ("1" if kind == "gpu" else "2")
+    raw = env.get(variable, "").strip() or str(DEFAULT_CONCURRENCY.get(kind, 1))
     if not raw.isdigit() or int(raw) < 1:
         raise ValueError(f"{variable}: expected a positive integer, got {raw!r}")
     return int(raw)
 
 
 def trial_slots(env: Mapping[str, str]) -> dict[str, int]:
-    """Worker slots per queue kind: concurrency times the number of workers.
+    """Trial slots per trial kind (cpu, gpu): concurrency times the number of workers.
 
     ``AIRSWEEP_CPU_WORKERS`` and ``AIRSWEEP_GPU_WORKERS`` (default 1) count the
-    workers; the ``cpu_trials`` and ``gpu_trials`` pools and the sweep planner
-    both use these figures.
+    workers; ``airsweep bootstrap`` sizes the ``cpu_trials`` and ``gpu_trials``
+    pools from these figures at first. The control worker has no trial slots.
     """
     slots = {}
-    for kind in WORKER_QUEUES:
+    for kind in TRIAL_KINDS:
         variable = f"AIRSWEEP_{kind.upper()}_WORKERS"
         raw = env.get(variable, "").strip() or "1"
         if not raw.isdigit() or int(raw) < 1:
@@ -89,7 +100,9 @@ def component(name: str, env: Mapping[str, str]) -> Component:
     ``AIRFLOW__CELERY__BROKER_URL``, served on ``AIRSWEEP_QUEUE_EXPORTER_LISTEN``),
     ``pool-sync`` (the trial pools follow the live worker slots:
     :mod:`airsweep.cluster.pool_sync`, configured by its environment), and
-    ``worker-cpu``/``worker-gpu`` with an optional ``-N`` suffix for extra
+    the Celery workers ``worker-control`` (queue ``default``: the sweep's
+    control tasks), ``worker-cpu`` and ``worker-gpu`` (queues ``cpu``, ``gpu``:
+    trials, one per Celery process), with an optional ``-N`` suffix for extra
     workers of the same kind (``worker-cpu-2``).
 
     Raises:
@@ -128,7 +141,7 @@ def component(name: str, env: Mapping[str, str]) -> Component:
                 "--queues",
                 ",".join(queues),
                 "--concurrency",
-                str(worker_concurrency(kind, env) + control_processes(queues)),
+                str(worker_concurrency(kind, env)),
                 "--celery-hostname",
                 f"{name}@%h",
                 *skip_logs,
@@ -138,7 +151,10 @@ def component(name: str, env: Mapping[str, str]) -> Component:
 
 
 def core_component_names(cpu_workers: int) -> list[str]:
-    """Names of the components a cluster runs, with ``cpu_workers`` cpu workers."""
+    """Names of the components a cluster runs, with ``cpu_workers`` cpu workers.
+
+    One control worker and one gpu worker; only the cpu workers scale.
+    """
     workers = ["worker-cpu"] + [f"worker-cpu-{i}" for i in range(2, cpu_workers + 1)]
-    base = ["api-server", "scheduler", "dag-processor", "triggerer"]
+    base = ["api-server", "scheduler", "dag-processor", "triggerer", f"worker-{CONTROL_KIND}"]
     return base + workers + ["worker-gpu", "flower", "pool-sync"]

@@ -60,7 +60,7 @@ class ClusterConfig:
         root: The repository root (holds ``airflow/``, ``dags/``, ``monitoring/``).
         home: The state directory (``AIRSWEEP_HOME``, default ``<root>/.airsweep``).
         ports: Port of each service by name (see :data:`PORT_OFFSETS`).
-        cpu_workers: Number of Celery worker processes consuming ``default,cpu``.
+        cpu_workers: Number of Celery workers consuming ``cpu`` (``worker-cpu[-N]``).
         database_url: External Airflow database URL, or ``""`` for the embedded Postgres.
         optuna_storage: External Optuna storage URL, or ``""`` to derive it.
         redis_url: External broker URL, or ``""`` for the embedded Redis.

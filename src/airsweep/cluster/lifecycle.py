@@ -59,7 +59,7 @@ def _component_program(cfg: ClusterConfig, name: str, env: dict[str, str]) -> Pr
             "AIRSWEEP_WORKER_NAME": name,
             "AIRSWEEP_WORKER_QUEUES": ",".join(WORKER_QUEUES[comp.worker_kind]),
         }
-        # Celery warm shutdown: running trial batches get time to finish.
+        # Celery warm shutdown: running runners and control tasks get time to finish.
         stop_wait = 300
     return Program(name, argv, "airflow", environment=extra, stop_wait_s=stop_wait)
 
@@ -215,6 +215,7 @@ def _wait_healthy(
     out("waiting for every component to report healthy ...")
     deadline = time.monotonic() + timeout_s
     problems: list[str] = []
+    missing: list[str] = []
     while time.monotonic() < deadline:
         _check_processes(cfg, sup, names)
         states = sup.states()
@@ -222,6 +223,7 @@ def _wait_healthy(
             f"{n}: {states[n]['statename']}" for n in names if states[n]["statename"] != "RUNNING"
         ]
         problems = problems or api_health_problems(cfg.api_url)
+        missing = []
         if not problems:
             wanted = tuple(q for queues in WORKER_QUEUES.values() for q in queues)
             missing = missing_queues(celery_queues(env["AIRFLOW__CELERY__BROKER_URL"]), wanted)
@@ -232,8 +234,8 @@ def _wait_healthy(
     component_of = {"metadatabase": "postgres", "dag_processor": "dag-processor"}
     first = problems[0].split(":")[0] if problems else "cluster"
     name = component_of.get(first, first)
-    if name.startswith("no Celery worker"):
-        name = "worker-gpu" if "gpu" in problems[0] else "worker-cpu"
+    if missing:  # name the worker that should consume the first missing queue
+        name = next(f"worker-{k}" for k, queues in WORKER_QUEUES.items() if missing[0] in queues)
     raise _fail(cfg, name, f"not healthy after {timeout_s:.0f}s: {'; '.join(problems)}")
 
 
@@ -243,10 +245,21 @@ def admin_client(cfg: ClusterConfig) -> AirflowClient:
     return AirflowClient(cfg.api_url, "admin", secrets["AIRSWEEP_ADMIN_PASSWORD"])
 
 
-def up(cfg: ClusterConfig, out: Printer = print, timeout_s: float = 300) -> None:
+def up(
+    cfg: ClusterConfig, out: Printer = print, timeout_s: float = 300, bootstrap: bool = True
+) -> None:
     """Start the cluster and return once it is healthy.
 
     Idempotent: components already running are left alone.
+
+    Args:
+        cfg: The cluster.
+        out: Receives progress lines.
+        timeout_s: How long to wait for health.
+        bootstrap: Run ``airsweep bootstrap`` (databases, schema, admin
+            password, initial pools) before the Airflow components. ``scale``
+            skips it on a running cluster: nothing it does changes, and its
+            schema check costs a busy machine about 12 s of CPU.
 
     Raises:
         ClusterError: A component failed or did not become healthy; names its log.
@@ -271,7 +284,8 @@ def up(cfg: ClusterConfig, out: Printer = print, timeout_s: float = 300) -> None
     if cfg.embedded_postgres or cfg.embedded_redis:
         out("starting Postgres and Redis ...")
     _check_processes(cfg, sup, [p.name for p in all_programs if p.phase == "infra"])
-    _bootstrap(cfg, env, out)
+    if bootstrap:
+        _bootstrap(cfg, env, out)
     out("starting Airflow and Celery components ...")
     for program in all_programs:
         if program.phase != "infra":
@@ -308,20 +322,22 @@ def summary(cfg: ClusterConfig, env: dict[str, str]) -> str:
 def scale(
     cfg: ClusterConfig, cpu_workers: int, out: Printer = print, timeout_s: float = 300
 ) -> None:
-    """Run ``cpu_workers`` Celery workers on ``default,cpu``.
+    """Run ``cpu_workers`` Celery workers on the ``cpu`` queue.
 
     The count is kept in ``<home>/scale.env`` for later ``up`` runs. Only the
     added or removed workers start or stop (removed ones warm-shutdown,
-    finishing their running trial batches); everything else keeps running.
-    The ``cpu_trials`` pool follows the live slots through the ``pool-sync``
-    component, within a few seconds of the workers answering.
+    finishing their running trials); everything else keeps running, and a
+    running cluster is not bootstrapped again. The ``cpu_trials`` pool follows
+    the live slots through the ``pool-sync`` component, within a few seconds
+    of the workers answering.
     """
     if cpu_workers < 1:
         raise ClusterError(f"cpu workers: expected at least 1, got {cpu_workers}")
     cfg.home.mkdir(parents=True, exist_ok=True)
     write_env_file(cfg.path(SCALE_FILE), {"AIRSWEEP_CPU_WORKERS": str(cpu_workers)})
     out(f"scaling to {cpu_workers} cpu worker(s) ...")
-    up(dataclasses.replace(cfg, cpu_workers=cpu_workers), out, timeout_s)
+    running = Supervisor(cfg).running()
+    up(dataclasses.replace(cfg, cpu_workers=cpu_workers), out, timeout_s, bootstrap=not running)
 
 
 def down(cfg: ClusterConfig, out: Printer = print) -> None:

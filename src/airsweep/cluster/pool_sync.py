@@ -6,6 +6,8 @@ on the broker for their queues, slots and announced CUDA device
 sweep (:func:`airsweep.workers.publish`), and sets the slots of each pool of
 ``airflow/pools.json`` (``slots_per``: a worker kind) to the live slots of that
 kind through the Airflow REST API, as user ``admin`` (``AIRSWEEP_ADMIN_PASSWORD``).
+Only the trial kinds, ``cpu`` and ``gpu``, have pools and slots; the control
+worker (queue ``default``) is listed in the snapshot but sizes nothing.
 
 A pool is never shrunk to 0: no live slot of a kind means its workers are
 restarting (or not started yet), and the pool keeps its size until they answer.

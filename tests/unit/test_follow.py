@@ -1,0 +1,19 @@
+from airsweep.follow import progress_line
+
+
+def test_progress_line_shows_budget_runners_lost_trials_and_best():
+    prog = {
+        "done": 30,
+        "total": 64,
+        "by_state": {"complete": 28, "fail": 2, "lost": 1, "running": 4},
+        "budget_left": 30,
+        "running_by_worker": {"cpu/worker-cpu": 2, "cpu/worker-cpu-2": 2},
+        "best_value": 0.9712,
+        "best_model": "xgboost",
+    }
+    line = progress_line(42.3, "running", prog)
+    assert line == (
+        "[   42s] running  trials 30/64 (complete 28, fail 2, lost 1, running 4; left 30)  "
+        "running on cpu/worker-cpu 2, cpu/worker-cpu-2 2  best 0.9712 (xgboost)"
+    )
+    assert "preparing" in progress_line(1.0, "queued", None)
