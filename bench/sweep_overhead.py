@@ -199,32 +199,37 @@ def resolve_max_parallel(value: str | int, slots: int) -> int:
 
 
 class Objective:
-    """One airsweep trial as an Optuna objective (mirrors ``airsweep.trials.TrialExecutor``).
+    """One airsweep trial as an Optuna objective (``TrialExecutor.cross_validate``).
 
-    The same split, folds, space, pipeline, scorer and thread count; the
-    running mean score is reported after each fold and pruning is asked through
-    ``FoldPruner`` (one read of the COMPLETE trials per trial) after every fold
-    but the last; a non-finite fold score or ``trial_timeout_s`` fails the
-    trial (with ``error``). ``fit_seconds`` is recorded as in airsweep. Pass
-    ``catch=(Exception,)`` to ``study.optimize`` so a failed trial does not
-    stop it, as a failed trial does not stop a runner.
+    The same split, folds, space, pipeline, scorer, pruning checks and thread
+    count as a runner's trials (the very same code); ``fit_seconds`` and
+    ``error`` are recorded as in airsweep. Pass ``catch=(Exception,)`` to
+    ``study.optimize`` so a failed trial does not stop it, as a failed trial
+    does not stop a runner.
     """
 
     def __init__(self, manifest: dict[str, Any], config: Any, n_jobs: int) -> None:
-        from sklearn.model_selection import KFold, StratifiedKFold
-
-        from airsweep.data import load_split
-        from airsweep.models.base import CLASSIFICATION
-        from airsweep.space import resolve_space
-
         self.manifest = manifest
         self.config = config
         self.n_jobs = n_jobs
-        self.X, self.y = load_split(manifest, "train")
-        splitter_cls = StratifiedKFold if manifest["task_type"] == CLASSIFICATION else KFold
-        splitter = splitter_cls(n_splits=config.cv_folds, shuffle=True, random_state=config.seed)
-        self.folds = list(splitter.split(self.X, self.y))
-        self.space = resolve_space(MODEL, manifest["task_type"], config.search_space.get(MODEL))
+        self._executors: dict[str, Any] = {}
+
+    def _executor(self, study: Any) -> Any:
+        """The study's executor (data, folds and spaces loaded once per study)."""
+        from airsweep.metrics import Metrics
+        from airsweep.trials import Device, TrialExecutor
+
+        if study.study_name not in self._executors:
+            self._executors[study.study_name] = TrialExecutor(
+                study,
+                self.manifest,
+                self.config,
+                "cpu",
+                Device("cpu", "cpu", None),
+                self.n_jobs,
+                Metrics(client=False),
+            )
+        return self._executors[study.study_name]
 
     def __call__(self, trial: Any) -> float:
         """Suggest, cross-validate with pruning checks, record ``fit_seconds``."""
@@ -232,7 +237,7 @@ class Objective:
 
         started = time.perf_counter()
         try:
-            return self._cross_validate(trial, started)
+            return self._executor(trial.study).cross_validate(trial, MODEL, started)
         except optuna.TrialPruned:
             raise
         except Exception as exc:
@@ -240,40 +245,6 @@ class Objective:
             raise
         finally:
             trial.set_user_attr("fit_seconds", round(time.perf_counter() - started, 3))
-
-    def _cross_validate(self, trial: Any, started: float) -> float:
-        import math
-
-        import numpy as np
-        import optuna
-
-        from airsweep.models.pipeline import build_pipeline
-        from airsweep.models.scoring import score
-        from airsweep.pruning import FoldPruner
-        from airsweep.space import suggest
-
-        params = suggest(trial, MODEL, self.space)
-        scores: list[float] = []
-        pruner = FoldPruner(trial.study, trial)
-        last = len(self.folds) - 1
-        for step, (train_idx, valid_idx) in enumerate(self.folds):
-            pipeline = build_pipeline(
-                self.manifest, MODEL, params, self.n_jobs, "cpu", seed=self.config.seed
-            )
-            pipeline.fit(self.X.iloc[train_idx], self.y.iloc[train_idx])
-            fold_score = score(
-                pipeline, self.X.iloc[valid_idx], self.y.iloc[valid_idx], self.manifest["metric"]
-            )
-            if not math.isfinite(fold_score):
-                raise ValueError(f"fold {step} scored {fold_score}")
-            scores.append(fold_score)
-            pruner.report(float(np.mean(scores)), step)
-            elapsed = time.perf_counter() - started
-            if elapsed > self.config.trial_timeout_s:
-                raise TimeoutError(f"trial ran {elapsed:.1f}s, over trial_timeout_s")
-            if step < last and pruner.should_prune():
-                raise optuna.TrialPruned()
-        return float(np.mean(scores))
 
 
 def prepare_local(params: dict[str, Any], workdir: Path) -> tuple[dict[str, Any], Any]:

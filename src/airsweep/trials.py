@@ -142,7 +142,7 @@ class TrialExecutor:
         started = clock()
         error = None
         try:
-            value = self._cross_validate(trial, model, started)
+            value = self.cross_validate(trial, model, started)
             state = TrialState.COMPLETE
         except optuna.TrialPruned:
             state, value = TrialState.PRUNED, None
@@ -158,11 +158,23 @@ class TrialExecutor:
             self._emit(model, state, value, outcome.fit_seconds)
         return outcome
 
-    def _cross_validate(self, trial: optuna.Trial, model: str, started: float) -> float:
-        """Fit and score every fold, reporting the running mean; return the mean score.
+    def cross_validate(self, trial: optuna.Trial, model: str, started: float) -> float:
+        """Sample ``model``'s params, fit and score every fold; return the mean score.
 
-        The pruner is asked after every fold but the last (a finished trial has
-        nothing left to save).
+        The running mean is reported after each fold, and the pruner is asked
+        after every fold but the last (a finished trial has nothing left to
+        save). Benchmarks use this as the objective of plain Optuna, so both
+        sides train the same way.
+
+        Args:
+            trial: The running trial.
+            model: Its family.
+            started: :data:`clock` when the trial started (for ``trial_timeout_s``).
+
+        Raises:
+            optuna.TrialPruned: The pruner stopped the trial.
+            TrialTimeoutError: The trial passed ``trial_timeout_s``.
+            ValueError: A fold scored NaN or infinity.
         """
         params = suggest(trial, model, self.space(model))
         scores: list[float] = []
