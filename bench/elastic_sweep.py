@@ -13,7 +13,7 @@ on one core, ``cv_folds`` 3. Each repeat runs two systems, interleaved (odd
 repeats airsweep first, even repeats Optuna first):
 
 * ``airsweep``: ``hpo_sweep`` triggered through the REST API with
-  ``max_parallel`` runners (``--max-parallel``: default 16, the param's
+  ``max_parallel`` runners (``--max-parallel``: default ``auto``, the param's
   default; ``slots``: one per ``cpu_trials`` slot) on the cluster's
   ``cpu_trials`` slots. ``wall_s`` is client-side: just before the trigger
   request to the first poll (every ``--poll`` s, 0.5) that sees ``success``.

@@ -23,7 +23,7 @@ and reports, per mode, the median over ``--repeats`` runs of:
 Modes:
 
 * ``airsweep``: ``hpo_sweep`` triggered through the REST API with
-  ``max_parallel`` runners on the cpu queue (``--max-parallel``: default 16,
+  ``max_parallel`` runners on the cpu queue (``--max-parallel``: default ``auto``,
   the param's default; ``slots`` maps one runner per pool slot, so no runner
   is idle). Every runner takes trials from the shared budget until it is
   spent (``airsweep.runner``); the pool runs ``slots`` of them at once.
@@ -114,8 +114,8 @@ MODES = ("airsweep", "optuna")
 MODEL = "random_forest"
 FEATURES = 20
 SEED = 42
-#: ``max_parallel`` of the ``hpo_sweep`` param (its default).
-DEFAULT_MAX_PARALLEL = 16
+#: ``max_parallel`` of the ``hpo_sweep`` param (its default: twice the live slots).
+DEFAULT_MAX_PARALLEL = "auto"
 #: The single point of the search space (``n_estimators`` may get a spread).
 POINT = {"n_estimators": 40, "max_depth": 12, "min_samples_leaf": 2, "max_features": 0.5}
 BREAKDOWN = (
@@ -159,7 +159,7 @@ def sweep_params(
     n_trials: int,
     cv_folds: int,
     spread: int,
-    max_parallel: int = DEFAULT_MAX_PARALLEL,
+    max_parallel: int | str = DEFAULT_MAX_PARALLEL,
 ) -> dict[str, Any]:
     """The ``hpo_sweep`` conf of the workload (also configures the in-process modes)."""
     return {
@@ -178,21 +178,25 @@ def sweep_params(
 
 
 def max_parallel_arg(value: str) -> str | int:
-    """``--max-parallel``: ``slots`` or a positive integer."""
-    if value == "slots":
+    """``--max-parallel``: ``auto``, ``slots`` or a positive integer."""
+    if value in ("auto", "slots"):
         return value
     try:
         number = int(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected 'slots' or an integer, got {value!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected 'auto', 'slots' or an integer, got {value!r}"
+        ) from None
     if number < 1:
         raise argparse.ArgumentTypeError(f"expected at least 1, got {number}")
     return number
 
 
-def resolve_max_parallel(value: str | int, slots: int) -> int:
-    """The runners per queue: ``slots`` means one per ``cpu_trials`` pool slot."""
-    return slots if value == "slots" else int(value)
+def resolve_max_parallel(value: str | int, slots: int) -> int | str:
+    """The ``max_parallel`` param: ``slots`` means one runner per ``cpu_trials`` pool slot."""
+    if value == "slots":
+        return slots
+    return value if value == "auto" else int(value)
 
 
 # --------------------------------------------------------------------------- in-process
