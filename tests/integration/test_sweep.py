@@ -158,3 +158,14 @@ def test_a_sweep_with_no_gpu_model_skips_the_gpu_side_and_finishes(cluster):
     assert states["gpu_trials"] == {"skipped"}
     assert states["cpu_trials"] == {"success"}
     assert states["finalize"] == {"success"}
+
+
+def test_the_sweep_command_follows_a_sweep_to_its_leaderboard(cluster):
+    result = cluster.airsweep(
+        "sweep", "--dataset", "iris", "--models", "logistic_regression", "--n-trials", "4"
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    progress = [line for line in result.stdout.splitlines() if " trials " in line]
+    assert progress and "left" in progress[-1]
+    assert "Leaderboard" in result.stdout
+    assert "Best model : logistic_regression" in result.stdout
