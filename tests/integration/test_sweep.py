@@ -165,7 +165,7 @@ def test_the_sweep_command_follows_a_sweep_to_its_leaderboard(cluster):
         "sweep", "--dataset", "iris", "--models", "logistic_regression", "--n-trials", "4"
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    progress = [line for line in result.stdout.splitlines() if " trials " in line]
+    progress = [line for line in result.stdout.splitlines() if line.startswith("[")]
     assert progress and "left" in progress[-1]
     assert "Leaderboard" in result.stdout
     assert "Best model : logistic_regression" in result.stdout
