@@ -55,6 +55,9 @@ log = logging.getLogger(__name__)
 
 #: Monotonic clock of the runner (replaceable in tests).
 clock = time.perf_counter
+#: Study user attr set once the finished trials that count reach ``n_trials``: final, so a
+#: runner that starts later ends without reading the study's trials (seconds on big studies).
+BUDGET_SPENT = "budget_spent"
 
 
 def family_param(queue: str) -> str:
@@ -168,9 +171,10 @@ class Runner:
         outcomes: Counter[str] = Counter()
         fit_seconds = 0.0
         executor: TrialExecutor | None = None  # built at the first trial: idle runners end fast
+        spent = bool(self.study.user_attrs.get(BUDGET_SPENT))  # one read of the study's attrs
         with threadpool_limits(limits=ctx.n_jobs):
             while True:
-                taken = self.take()
+                taken = Choice(False, reason="budget spent") if spent else self.take()
                 if isinstance(taken, Choice):
                     stop_reason = taken.reason
                     break
@@ -231,6 +235,8 @@ class Runner:
             )
             self.metrics.budget_left(self.study.study_name, config.n_trials - used.used)
             if not choice.take:
+                if used.finished >= config.n_trials:
+                    self.study.set_user_attr(BUDGET_SPENT, True)
                 return choice
             several = len(self.models) > 1
             param = family_param(self.context.queue)
