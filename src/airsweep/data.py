@@ -79,7 +79,7 @@ def prepare_dataset(
         "task_type": task_type,
         "metric": metric,
         "direction": metric_direction(metric),
-        "fingerprint": fingerprint(train, test),
+        "fingerprint": fingerprint(train, test, target=target, task_type=task_type),
         "n_rows": len(frame),
         "n_train": len(train),
         "n_test": len(test),
@@ -116,14 +116,23 @@ def load_split(manifest: dict[str, Any], split: str) -> tuple[pd.DataFrame, pd.S
     return frame[manifest["features"]], frame[manifest["target"]]
 
 
-def fingerprint(*frames: pd.DataFrame) -> str:
-    """Return the sha256 of the frames' column names and cell values, in row order.
+def fingerprint(*frames: pd.DataFrame, target: str, task_type: str) -> str:
+    """Return the sha256 of the task and of the frames' column names and cell values.
 
-    Applied to the stored train and test splits, it identifies the data *as
-    split*: same data, seed and test_size give the same fingerprint, and
-    models with the same fingerprint were scored on the same test rows.
+    Applied to the stored train and test splits, it identifies the learning
+    task on the data *as split*: same data, target, task type, seed and
+    test_size give the same fingerprint, and models with the same fingerprint
+    predicted the same column on the same test rows. (Without the target, a
+    CSV tuned once for ``price`` and once for ``area`` on the same split shared
+    one fingerprint, and the registry compared the two models.)
+
+    Args:
+        frames: The splits, in a fixed order (train, test).
+        target: The target column.
+        task_type: ``classification`` or ``regression``.
     """
     digest = hashlib.sha256()
+    digest.update(json.dumps({"target": target, "task_type": task_type}).encode())
     for frame in frames:
         digest.update(json.dumps([str(c) for c in frame.columns]).encode())
         digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())

@@ -142,6 +142,15 @@ def test_fingerprint_is_stable_and_content_sensitive(store, tmp_path):
     assert len(first) == 64
 
 
+def test_fingerprint_names_the_target_and_task_type(store, tmp_path):
+    frame = pd.DataFrame({"price": np.arange(40.0), "area": np.arange(40.0)[::-1] * 3})
+    frame.to_csv(tmp_path / "houses.csv", index=False)
+    dataset = str(tmp_path / "houses.csv")
+    price = prepare(store, dataset=dataset, target="price", task_type="regression")
+    area = prepare(store, dataset=dataset, target="area", task_type="regression")
+    assert price["fingerprint"] != area["fingerprint"]
+
+
 def write(tmp_path, name, content):
     path = tmp_path / name
     path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
