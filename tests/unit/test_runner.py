@@ -337,3 +337,26 @@ def test_gpu_runner_without_cuda_fails_when_fallback_is_fail(gpu_sweep, metrics)
     with pytest.raises(GpuUnavailableError, match="^device: gpu requested but CUDA is not usable"):
         run(config, manifest, study, metrics, queue="gpu")
     assert study.trials == []
+
+
+def test_a_trial_declared_lost_while_it_runs_is_not_told_and_is_replaced(
+    study, make_config, iris_manifest, metrics, monkeypatch
+):
+    real_suggest = trials_module.suggest
+    calls = []
+
+    def frozen_then_lost(trial, model, space):
+        params = real_suggest(trial, model, space)
+        calls.append(trial.number)
+        if len(calls) == 1:  # another runner fails it: its heartbeat lapsed meanwhile
+            trial.set_user_attr("error", f"{WORKER_LOST}: no heartbeat for 20s")
+            study.tell(trial.number, state=TrialState.FAIL)
+        return params
+
+    monkeypatch.setattr(trials_module, "suggest", frozen_then_lost)
+    config = make_config(n_trials=2)
+    summary = run(config, iris_manifest, study, metrics)
+    assert (summary["lost"], summary["complete"], summary["trials"]) == (1, 2, 3)
+    first = study.trials[0]
+    assert first.state == TrialState.FAIL and "fit_seconds" not in first.user_attrs
+    assert [t.state for t in study.trials[1:]] == [TrialState.COMPLETE] * 2
