@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,8 @@ from airsweep.models.base import CLASSIFICATION, REGRESSION
 
 if TYPE_CHECKING:
     from airsweep.metrics import Metrics
+
+log = logging.getLogger(__name__)
 
 #: An integer target with at most this many distinct values is inferred to be classes.
 MAX_INFERRED_CLASSES = 20
@@ -53,7 +56,8 @@ def prepare_dataset(
 
     Returns:
         The manifest: ``dataset``, ``dataset_name``, ``target``, ``task_type``,
-        ``metric``, ``direction``, ``fingerprint``, ``n_rows``, ``n_train``,
+        ``metric``, ``direction``, ``fingerprint``, ``n_rows`` (kept),
+        ``dropped_rows`` (reason -> rows dropped before the split), ``n_train``,
         ``n_test``, ``features``, ``categorical``, ``classes`` (``None`` for
         regression), ``train_uri``, ``test_uri``, ``manifest_uri``,
         ``artifact_root``, ``split`` and ``prepared_at``.
@@ -64,6 +68,7 @@ def prepare_dataset(
     started = time.perf_counter()
     frame, target = _load(config)
     features = _check_columns(frame, target, config.dataset)
+    frame, dropped = _drop_missing_targets(frame, target, config.dataset)
     frame = _normalized(frame, target)
     task_type = _task_type(config, frame[target])
     stratify = task_type == CLASSIFICATION
@@ -81,6 +86,7 @@ def prepare_dataset(
         "direction": metric_direction(metric),
         "fingerprint": fingerprint(train, test, target=target, task_type=task_type),
         "n_rows": len(frame),
+        "dropped_rows": dropped,
         "n_train": len(train),
         "n_test": len(test),
         "features": features,
@@ -257,12 +263,35 @@ def _check_columns(frame: pd.DataFrame, target: str, dataset: str) -> list[str]:
     features = [c for c in frame.columns if c != target]
     if not features:
         raise DatasetError(f"dataset: {dataset!r} has no feature columns besides {target!r}")
-    missing = int(frame[target].isna().sum())
-    if missing:
-        raise DatasetError(
-            f"target: column {target!r} has {missing} missing value(s); drop or fill those rows"
-        )
     return features
+
+
+def _drop_missing_targets(
+    frame: pd.DataFrame, target: str, dataset: str
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Drop the rows whose target is missing (or infinite); return the rest and the count.
+
+    The rows left must still pass the row checks that follow (classes, folds).
+
+    Raises:
+        DatasetError: no row has a target value.
+    """
+    values = frame[target]
+    missing = values.isna()
+    if _is_numeric(values):
+        missing |= ~np.isfinite(values.to_numpy(dtype="float64", na_value=np.nan))
+    count = int(missing.sum())
+    if count == len(frame):
+        raise DatasetError(f"target: column {target!r} has no value in any of the {count} rows")
+    if count:
+        log.warning(
+            "dataset %r: dropped %d of %d rows whose target %r is missing",
+            dataset,
+            count,
+            len(frame),
+            target,
+        )
+    return frame.loc[~missing].reset_index(drop=True), {"missing_target": count}
 
 
 def _task_type(config: SweepConfig, target: pd.Series) -> str:

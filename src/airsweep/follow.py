@@ -120,6 +120,13 @@ def follow_sweep(
 def final_report(client: AirflowClient, run_id: str) -> str:
     """The leaderboard, best model, its test score and where it is stored."""
     summary = client.xcom(DAG_ID, run_id, "finalize")
+    dropped = {why: n for why, n in summary.get("dropped_rows", {}).items() if n}
+    data = (
+        f"dropped {sum(dropped.values())} row(s) before the split "
+        f"({', '.join(f'{n} {why}' for why, n in dropped.items())})"
+        if dropped
+        else "no row dropped"
+    )
     lines = [
         "",
         "Leaderboard (top trials by CV score):",
@@ -128,6 +135,7 @@ def final_report(client: AirflowClient, run_id: str) -> str:
         f"Best model : {summary['model']}  CV {summary['metric']} {summary['cv_score']:.4f}",
         f"Test score : {summary['metric']} {summary['test_score']:.4f} on the held-out split",
         f"Trials     : {summary['trials']}",
+        f"Data       : {data}",
         f"Model      : {summary['model_uri']}",
         f"Model card : {summary['card_uri']}",
         "Champion   : "

@@ -141,7 +141,8 @@ def finalize(
     Returns:
         The summary: ``study_name``, ``model``, ``metric``, ``cv_score``,
         ``test_score``, ``model_uri``, ``card_uri``, ``promoted``, ``trials``
-        (counts by state) and ``leaderboard`` (top 5).
+        (counts by state), ``dropped_rows`` (rows of the dataset dropped before
+        the split, by reason) and ``leaderboard`` (top 5).
 
     Raises:
         airsweep.selection.NoCompletedTrialError: No trial completed; the
@@ -170,6 +171,7 @@ def finalize(
         "card_uri": card["card_uri"],
         "promoted": card["promoted"],
         "trials": card["trials"],
+        "dropped_rows": card["dataset"]["dropped_rows"],
         "leaderboard": leaderboard(study, top=5),
     }
 

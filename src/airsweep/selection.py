@@ -126,6 +126,7 @@ def finalize_best(
             "target": manifest["target"],
             "n_train": manifest["n_train"],
             "n_test": manifest["n_test"],
+            "dropped_rows": manifest["dropped_rows"],
             "classes": manifest["classes"],
         },
         "trials": _trial_counts(study),

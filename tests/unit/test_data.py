@@ -178,9 +178,15 @@ def write(tmp_path, name, content):
         ),
         (
             "n.csv",
+            "a,y\n1,\n2,\n3,\n",
+            {"target": "y"},
+            "target: column 'y' has no value in any of the 3 rows",
+        ),
+        (
+            "m.csv",
             "a,y\n1,p\n2,\n3,q\n",
             {"target": "y"},
-            "target: column 'y' has 1 missing value(s)",
+            "dataset: too few rows for cv_folds=3",
         ),
         ("o.csv", "y\np\nq\n", {"target": "y"}, "dataset: '{path}' has no feature columns"),
         ("g.parquet", b"\x00garbage\xff" * 10, {"target": "y"}, "dataset: cannot read '{path}'"),
@@ -205,3 +211,22 @@ def test_missing_file_is_reported(store, tmp_path):
     path = str(tmp_path / "absent.csv")
     with pytest.raises(DatasetError, match=r"^dataset: '.*absent\.csv' does not exist$"):
         prepare(store, dataset=path, target="y")
+
+
+def test_rows_without_a_target_are_dropped_and_counted(store, tmp_path, caplog):
+    rows = [f"{i},{i % 7}.5,{['Adelie', 'Gentoo', ''][i % 3]}" for i in range(60)]
+    path = write(tmp_path, "penguins.csv", "bill,flipper,species\n" + "\n".join(rows) + "\n")
+    with caplog.at_level("WARNING", logger="airsweep.data"):
+        manifest = prepare(store, dataset=path, target="species")
+    assert manifest["dropped_rows"] == {"missing_target": 20}
+    assert manifest["n_rows"] == 40 and manifest["n_train"] + manifest["n_test"] == 40
+    assert manifest["classes"] == ["Adelie", "Gentoo"]
+    assert "dropped 20 of 60 rows whose target 'species' is missing" in caplog.text
+
+
+def test_infinite_regression_targets_count_as_missing(store, tmp_path):
+    rows = [f"{i},{i * 0.5}" for i in range(30)] + ["31,inf", "32,-inf"]
+    path = write(tmp_path, "r.csv", "a,y\n" + "\n".join(rows) + "\n")
+    manifest = prepare(store, dataset=path, target="y")
+    assert manifest["dropped_rows"] == {"missing_target": 2}
+    assert manifest["n_rows"] == 30
