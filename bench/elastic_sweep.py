@@ -99,7 +99,6 @@ from sweep_overhead import (
     DEFAULT_MAX_PARALLEL,
     FEATURES,
     MODEL,
-    POINT,
     ROOT,
     Cluster,
     Objective,
@@ -451,10 +450,6 @@ def scenario_overhead(args: argparse.Namespace, cluster: Cluster) -> list[dict[s
     with tempfile.TemporaryDirectory(prefix="elastic-sweep-") as tmp:
         workdir = Path(tmp)
         rows, trial_s = calibrate(args, n_jobs, workdir)
-        say(
-            f"workload: {MODEL} {POINT}, synthetic {rows} rows x {FEATURES} features, "
-            f"cv_folds={args.cv_folds}: one trial = {trial_s:.3f}s on one core"
-        )
         for repeat in range(1, args.repeats + 1):
             order = SYSTEMS if repeat % 2 else tuple(reversed(SYSTEMS))
             for system in order:

@@ -280,7 +280,7 @@ def time_trials(manifest: dict[str, Any], config: Any, n_jobs: int, count: int) 
 
 
 def calibrate(args: argparse.Namespace, n_jobs: int, workdir: Path) -> tuple[int, float]:
-    """Pick the row count whose trial takes about ``--trial-seconds`` on one core.
+    """Pick the row count whose trial takes about ``--trial-seconds`` on one core; say it.
 
     Reads ``args.trial_seconds``, ``args.rows`` (0: calibrate), ``args.cv_folds``
     and ``args.n_estimators_spread``.
@@ -300,6 +300,10 @@ def calibrate(args: argparse.Namespace, n_jobs: int, workdir: Path) -> tuple[int
         if args.rows or abs(measured / target - 1) <= 0.07:
             break
         rows = max(200, min(1_000_000, round(rows * target / measured / 100) * 100))
+    say(
+        f"workload: {MODEL} {POINT}, synthetic {rows} rows x {FEATURES} features, "
+        f"cv_folds={args.cv_folds}: one trial = {measured:.3f}s on one core"
+    )
     return rows, measured
 
 
@@ -774,10 +778,6 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="sweep-overhead-") as tmp:
         workdir = Path(tmp)
         rows, trial_s = calibrate(args, n_jobs, workdir)
-        say(
-            f"workload: {MODEL} {POINT}, synthetic {rows} rows x {FEATURES} features, "
-            f"cv_folds={args.cv_folds}: one trial = {trial_s:.3f}s on one core"
-        )
         for repeat in range(1, args.repeats + 1):
             for mode in args.modes:
                 say(f"repeat {repeat}/{args.repeats}: {mode} ...")
