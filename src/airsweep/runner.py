@@ -8,8 +8,9 @@ pool lets as many run at once as its workers have slots), and each one loops:
 2. under the study lock (:mod:`airsweep.study_lock`): count the budget
    (:func:`airsweep.budget.usage`), choose the family
    (:func:`airsweep.budget.choose`), ask the trial, record its first
-   heartbeat, and write its family and placement;
-3. outside the lock: sample the family's params, cross-validate and tell
+   heartbeat, and write its placement (and its family when the budget forces it);
+3. outside the lock: let the sampler choose the family when it may, sample the
+   family's params, cross-validate and tell
    (:class:`airsweep.trials.TrialExecutor`), heartbeating meanwhile.
 
 A runner ends when the budget has no place left: the counted trials (finished
@@ -216,6 +217,11 @@ class Runner:
     def take(self) -> tuple[optuna.Trial, str] | Choice:
         """Take the next trial from the budget, or say why there is none.
 
+        Under the study lock: count, choose, ask, first heartbeat, ``placement``
+        and, when the family is forced, ``model``. A family the sampler chooses
+        is suggested (and recorded) after the lock is released: only forced
+        families need counting, and sampling reads every finished trial.
+
         Returns:
             ``(trial, model)``: the trial is RUNNING with its first heartbeat,
             ``model`` and ``placement`` recorded; or the refusing
@@ -251,8 +257,14 @@ class Runner:
                 trial = self.study.ask()
             if self.storage is not None:
                 self.storage.record_heartbeat(self._trial_id(trial))
-            model = trial.suggest_categorical(param, self.models) if several else self.models[0]
             trial.set_user_attr("placement", self.placement)
+            forced = choice.model or (None if several else self.models[0])
+            if forced is not None:  # the budget counts it by family from now on
+                trial.set_user_attr("model", forced)
+        # Outside the lock: the first suggest runs TPE's relative sampling, which
+        # reads every finished trial (lazily, in Optuna's Trial.relative_params).
+        model = trial.suggest_categorical(param, self.models) if several else self.models[0]
+        if forced is None:
             trial.set_user_attr("model", model)
         return trial, str(model)
 

@@ -10,15 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-# Re-exported: the launcher's importers read the queues from here.
-from airsweep.queues import CONTROL_KIND, CONTROL_QUEUE, TRIAL_KINDS, WORKER_QUEUES
+from airsweep.queues import CONTROL_KIND, TRIAL_KINDS, WORKER_QUEUES
 
 __all__ = [
-    "CONTROL_KIND",
-    "CONTROL_QUEUE",
     "DEFAULT_CONCURRENCY",
-    "TRIAL_KINDS",
-    "WORKER_QUEUES",
     "Component",
     "UnknownComponentError",
     "component",
