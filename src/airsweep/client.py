@@ -91,6 +91,9 @@ class AirflowClient:
     ) -> dict[str, Any]:
         """Poll a DAG run until it finishes (success or failed) and return it.
 
+        Connection errors and 5xx answers (an api-server restarting, or without
+        its database for a moment) are asked again until the deadline.
+
         Raises:
             TimeoutError: The run is still going after ``timeout_s``.
         """
@@ -98,7 +101,11 @@ class AirflowClient:
         while True:
             try:
                 run = self.dag_run(dag_id, run_id)
-            except httpx.TransportError:  # a busy api-server: ask again until the deadline
+            except httpx.TransportError:  # a busy or restarting api-server: ask again
+                run = {"state": "unknown"}
+            except AirflowAPIError as exc:  # its database briefly away: ask again
+                if exc.status < 500:
+                    raise
                 run = {"state": "unknown"}
             if run["state"] in ("success", "failed"):
                 return run

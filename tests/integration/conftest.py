@@ -41,6 +41,11 @@ E2E_CONF = {
 }
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the fault suite last: it breaks the shared cluster on purpose."""
+    items.sort(key=lambda item: item.get_closest_marker("faults") is not None)
+
+
 def _ports_free(base: int) -> bool:
     for offset, _ in PORT_OFFSETS.values():
         with socket.socket() as sock:

@@ -6,15 +6,20 @@ from __future__ import annotations
 import time
 from collections import Counter
 
-import optuna
-import psutil
 import pytest
 from optuna.trial import TrialState
 
 from airsweep.budget import WORKER_LOST, is_lost
 from airsweep.cluster.supervisor import Supervisor
-from airsweep.study import study_name_for
 from tests.integration.conftest import SWEEP
+from tests.integration.sweep_checks import (
+    assert_exact_budget,
+    counted,
+    kill_tree,
+    scale,
+    trials_of,
+    wait,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -35,48 +40,12 @@ FOREST = {
 }
 
 
-def _study(cluster, run_id):
-    return optuna.load_study(
-        study_name=study_name_for(SWEEP, run_id), storage=cluster.optuna_storage
-    )
-
-
-def _trials(cluster, run_id):
-    try:
-        return _study(cluster, run_id).get_trials()
-    except KeyError:  # not created yet
-        return []
-
-
-def _wait(predicate, timeout_s, what):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.5)
-    pytest.fail(f"timed out after {timeout_s}s waiting for {what}")
-
-
-def _scale(cluster, workers):
-    result = cluster.airsweep("scale", "--cpu-workers", str(workers), timeout=600)
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
-def _counted(trials):
-    return [t for t in trials if t.state.is_finished() and not is_lost(t)]
-
-
-def _assert_exact_budget(trials, n_trials):
-    assert len(_counted(trials)) == n_trials
-    assert not [t.number for t in trials if t.state == TrialState.RUNNING]
-
-
 @pytest.fixture(scope="module")
 def one_cpu_worker(cluster):
     """Start with the session's single cpu worker; leave it that way for the other modules."""
-    _scale(cluster, 1)
+    scale(cluster, 1)
     yield cluster
-    _scale(cluster, 1)
+    scale(cluster, 1)
 
 
 def test_a_worker_added_mid_sweep_runs_its_share_of_the_trials(one_cpu_worker):
@@ -85,13 +54,13 @@ def test_a_worker_added_mid_sweep_runs_its_share_of_the_trials(one_cpu_worker):
     # in about 15 s on a busy 2-core host) shares the rest.
     conf = {**FOREST, "n_trials": 96}
     run_id = cluster.trigger(conf)
-    _wait(lambda: len(_counted(_trials(cluster, run_id))) >= 1, 300, "the first trial")
-    _scale(cluster, 2)
+    wait(lambda: len(counted(trials_of(cluster, run_id))) >= 1, 300, "the first trial")
+    scale(cluster, 2)
     run = cluster.client.wait_for_run(SWEEP, run_id, timeout_s=900)
     assert run["state"] == "success"
-    trials = _trials(cluster, run_id)
-    _assert_exact_budget(trials, 96)
-    by_worker = Counter(t.user_attrs["placement"]["worker"] for t in _counted(trials))
+    trials = trials_of(cluster, run_id)
+    assert_exact_budget(trials, 96)
+    by_worker = Counter(t.user_attrs["placement"]["worker"] for t in counted(trials))
     assert by_worker["worker-cpu-2"] >= 96 / 4, by_worker
     pools = {p["name"]: p["slots"] for p in cluster.client.request("GET", "/pools")["pools"]}
     assert pools["cpu_trials"] == 4
@@ -99,7 +68,7 @@ def test_a_worker_added_mid_sweep_runs_its_share_of_the_trials(one_cpu_worker):
 
 def test_the_budget_is_exact_over_many_concurrent_runners(one_cpu_worker):
     cluster = one_cpu_worker
-    _scale(cluster, 2)
+    scale(cluster, 2)
     conf = {
         "dataset": "iris",
         "models": ["logistic_regression"],
@@ -109,8 +78,8 @@ def test_the_budget_is_exact_over_many_concurrent_runners(one_cpu_worker):
     run_id = cluster.trigger(conf)
     run = cluster.client.wait_for_run(SWEEP, run_id, timeout_s=900)
     assert run["state"] == "success"
-    trials = _trials(cluster, run_id)
-    _assert_exact_budget(trials, 200)
+    trials = trials_of(cluster, run_id)
+    assert_exact_budget(trials, 200)
     assert len(trials) == 200
     spans: dict[tuple, list] = {}
     for trial in trials:
@@ -122,18 +91,9 @@ def test_the_budget_is_exact_over_many_concurrent_runners(one_cpu_worker):
     assert len(spans) >= 4 and peak >= 4, (len(spans), peak)
 
 
-def _kill_tree(pid):
-    root = psutil.Process(pid)
-    tree = [root, *root.children(recursive=True)]
-    for proc in tree:
-        proc.kill()
-    psutil.wait_procs(tree, timeout=30)
-    return len(tree)
-
-
 def test_a_killed_worker_costs_about_a_minute_and_no_trial(one_cpu_worker):
     cluster = one_cpu_worker
-    _scale(cluster, 2)
+    scale(cluster, 2)
     conf = {**FOREST, "n_trials": 24}
 
     started = time.monotonic()
@@ -148,24 +108,24 @@ def test_a_killed_worker_costs_about_a_minute_and_no_trial(one_cpu_worker):
         return any(
             t.state == TrialState.RUNNING
             and t.user_attrs.get("placement", {}).get("worker") == "worker-cpu-2"
-            for t in _trials(cluster, run_id)
+            for t in trials_of(cluster, run_id)
         )
 
-    _wait(running_on_victim, 300, "a trial running on worker-cpu-2")
+    wait(running_on_victim, 300, "a trial running on worker-cpu-2")
     pid = Supervisor(cluster.cfg).states()["worker-cpu-2"]["pid"]
-    assert _kill_tree(pid) >= 2  # the Celery worker and its pool processes
+    assert kill_tree(pid) >= 2  # the Celery worker and its pool processes
     run = cluster.client.wait_for_run(SWEEP, run_id, timeout_s=900)
     disturbed = time.monotonic() - started
 
     assert run["state"] == "success"
-    trials = _trials(cluster, run_id)
-    _assert_exact_budget(trials, 24)
+    trials = trials_of(cluster, run_id)
+    assert_exact_budget(trials, 24)
     lost = [t for t in trials if is_lost(t)]
     assert lost, "the killed worker's running trial must be failed as lost"
     assert all(t.user_attrs["error"].startswith(WORKER_LOST) for t in lost)
     assert all(t.user_attrs["placement"]["worker"] == "worker-cpu-2" for t in lost)
     assert disturbed <= undisturbed + 90, (disturbed, undisturbed)
-    _wait(
+    wait(
         lambda: Supervisor(cluster.cfg).states()["worker-cpu-2"]["statename"] == "RUNNING",
         120,
         "supervisor to restart worker-cpu-2",
@@ -187,7 +147,7 @@ def test_the_adaptive_budget_favours_the_better_family(one_cpu_worker):
     }
     run_id = cluster.trigger(conf)
     assert cluster.client.wait_for_run(SWEEP, run_id, timeout_s=900)["state"] == "success"
-    trials = _counted(_trials(cluster, run_id))
+    trials = counted(trials_of(cluster, run_id))
     models = Counter(t.user_attrs["model"] for t in trials)
     assert models["random_forest"] > 15, models
     assert models["logistic_regression"] >= 3  # its minimum before the sampler chooses
