@@ -95,8 +95,10 @@ def test_stored_model_is_the_best_complete_trial_and_matches_its_card(cluster, f
     model = joblib.load(Path(urlparse(card["model_uri"]).path))
     assert accuracy_score(y_test, model.predict(x_test)) == pytest.approx(card["test_score"])
 
-    registry = ModelRegistry(ArtifactStore(cluster.artifact_uri))
+    registry = ModelRegistry(cluster.optuna_storage, ArtifactStore(cluster.artifact_uri))
     assert registry.get(run_id)["card_uri"] == card["card_uri"]
+    champion = registry.champion(card["dataset"]["fingerprint"], card["metric"])
+    assert summary["promoted"] == (champion["run_key"] == run_id)
 
     assert summary["leaderboard"][0]["number"] == study.best_trial.number
 

@@ -440,6 +440,18 @@ def test_cpu_worker_runs_only_trials_and_the_control_worker_only_default(dotenv:
     assert svc["depends_on"] == SERVICES["worker-cpu"]["depends_on"]
 
 
+def test_the_control_worker_reaches_the_model_registry(dotenv: dict[str, str]):
+    """``finalize`` runs there: models go to the artifact store, the registry to the study db."""
+    env = _service_env("worker-control", dotenv)
+    storage = env["AIRSWEEP_OPTUNA_STORAGE"]
+    assert storage.startswith("postgresql+psycopg2://")
+    assert storage == _service_env("airflow-init", dotenv)["AIRSWEEP_OPTUNA_STORAGE"]
+    assert env["AIRSWEEP_ARTIFACT_URI"] == "s3://airsweep/artifacts"
+    depends = SERVICES["worker-control"]["depends_on"]
+    assert depends["postgres"] == {"condition": "service_healthy"}
+    assert depends["minio-init"] == {"condition": "service_completed_successfully"}
+
+
 @pytest.mark.parametrize("kind", TRIAL_KINDS)
 def test_worker_replicas_follow_the_count_pools_and_planner_use(kind: str, dotenv: dict[str, str]):
     svc = SERVICES[f"worker-{kind}"]

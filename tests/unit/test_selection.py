@@ -64,12 +64,12 @@ def run_sweep(config, manifest, study, n, metrics):
 
 
 def test_finalize_refits_scores_and_stores_a_loadable_model(
-    store, iris_config, iris_manifest, new_study, metrics
+    store, iris_config, iris_manifest, new_study, metrics, postgres_url
 ):
     study = new_study(iris_config, iris_manifest, name="hpo__run-1")
     run_sweep(iris_config, iris_manifest, study, 2, metrics)
     add(study, TrialState.FAIL, error="boom")
-    registry = ModelRegistry(store)
+    registry = ModelRegistry(postgres_url, store)
     card = finalize_best(study, iris_manifest, iris_config, store, "run-1", registry, n_jobs=1)
 
     model = joblib.load(io.BytesIO(store.read_bytes(card["model_uri"])))
@@ -107,7 +107,7 @@ def test_finalize_refits_scores_and_stores_a_loadable_model(
 
 
 def test_finalize_xgboost_also_writes_the_native_model(
-    store, make_config, new_study, fast_space, metrics
+    store, make_config, new_study, fast_space, metrics, postgres_url
 ):
     config = make_config(
         models=["xgboost"],
@@ -117,8 +117,28 @@ def test_finalize_xgboost_also_writes_the_native_model(
     manifest = prepare_dataset(config, store, "xgb")
     study = new_study(config, manifest)
     run_sweep(config, manifest, study, 1, metrics)
-    card = finalize_best(study, manifest, config, store, "xgb", ModelRegistry(store), n_jobs=1)
+    registry = ModelRegistry(postgres_url, store)
+    card = finalize_best(study, manifest, config, store, "xgb", registry, n_jobs=1)
     booster = xgboost.Booster()
     booster.load_model(bytearray(store.read_bytes(card["native_model_uri"])))
     assert booster.num_boosted_rounds() == card["params"]["n_estimators"]
     assert card["native_model_uri"].endswith("/runs/xgb/model/model.ubj")
+
+
+def test_a_crash_before_the_card_is_written_registers_nothing(
+    store, iris_config, iris_manifest, new_study, metrics, postgres_url, monkeypatch
+):
+    study = new_study(iris_config, iris_manifest, name="hpo__run-1")
+    run_sweep(iris_config, iris_manifest, study, 1, metrics)
+    registry = ModelRegistry(postgres_url, store)
+
+    def crash(uri, obj):
+        raise OSError("worker killed")
+
+    monkeypatch.setattr(store, "write_json", crash)
+    with pytest.raises(OSError, match="worker killed"):
+        finalize_best(study, iris_manifest, iris_config, store, "run-1", registry, n_jobs=1)
+    model = store.uri("runs", "run-1", "model")
+    assert store.exists(f"{model}/model.joblib")  # an unregistered artifact, nothing worse
+    assert not store.exists(f"{model}/card.json")
+    assert registry.list_models() == []
