@@ -11,9 +11,11 @@ import itertools
 import os
 import random
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -140,14 +142,16 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def postgres_server() -> Iterator[str]:
     """A throwaway embedded PostgreSQL, initialised and run as the cluster does.
 
     Yields the SQLAlchemy URL of its ``optuna`` database. When it cannot start
-    the test is skipped, or fails under ``CI=true``.
+    the test is skipped, or fails under ``CI=true``. Its directory is not under
+    pytest's temporary root: under root, Postgres runs as another user, who must
+    traverse it, and every pytest session that starts makes that root 0700 again.
     """
     port = _free_port()
-    home = tmp_path_factory.mktemp("postgres-home")
+    home = Path(tempfile.mkdtemp(prefix="airsweep-test-postgres-"))
     env = {"AIRSWEEP_HOME": str(home), "AIRSWEEP_POSTGRES_PORT": str(port)}
     cfg = ClusterConfig.from_env(Path(__file__).resolve().parents[2], env)
     password = secrets.token_urlsafe(16)
@@ -169,6 +173,7 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         if proc is not None:
             proc.kill()
         tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+        shutil.rmtree(home, ignore_errors=True)
         message = f"embedded Postgres did not start: {exc}\n{tail}"
         if os.environ.get("CI") == "true":
             pytest.fail(message)
@@ -179,6 +184,7 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         proc.send_signal(signal.SIGQUIT)  # immediate shutdown: the data is thrown away
         proc.wait(timeout=30)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 _databases = itertools.count()

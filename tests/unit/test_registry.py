@@ -238,5 +238,8 @@ def test_a_bad_old_index_is_refused_naming_the_field_and_imports_nothing(postgre
     store.write_json(store.uri(*LEGACY_INDEX), index)
     with pytest.raises(RegistryError, match=r"champions\.fp1/accuracy: 'zzz' is not a model"):
         ModelRegistry(postgres_url, store)
+    store.write_bytes(store.uri(*LEGACY_INDEX), b'{"models": {')
+    with pytest.raises(RegistryError, match=r"index\.json: not a JSON registry index \("):
+        ModelRegistry(postgres_url, store)
     store.write_json(store.uri(*LEGACY_INDEX), old_index())  # fixed: now it imports
     assert len(ModelRegistry(postgres_url, store).list_models()) == 2
