@@ -20,10 +20,12 @@ import copy
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
+from airsweep.csv_options import CSV_SUFFIXES, CsvOptionsError, check_csv_options
+from airsweep.csv_options import SCHEMA as CSV_OPTIONS_SCHEMA
 from airsweep.models.base import (
     AUTO,
     CLASSIFICATION,
@@ -41,7 +43,7 @@ MINIMIZE = "minimize"
 
 BUILTIN_DATASETS = ("iris", "wine", "breast_cancer", "digits", "diabetes")
 SYNTHETIC = "synthetic"
-FILE_SUFFIXES = (".csv", ".csv.gz", ".parquet")
+FILE_SUFFIXES = (*CSV_SUFFIXES, ".parquet")
 SAMPLERS = ("tpe", "random", "grid")
 #: How the trial budget is shared among the model families (``model_budget``).
 MODEL_BUDGETS = ("adaptive", "even")
@@ -169,6 +171,7 @@ def _build_param_schemas() -> dict[str, dict[str, Any]]:
             "minLength": 1,
             "description": "Target column of a file dataset (required for files only).",
         },
+        "csv_options": CSV_OPTIONS_SCHEMA,
         "task_type": {
             "default": AUTO,
             "type": "string",
@@ -549,6 +552,7 @@ class SweepConfig:
     trial_timeout_s: int
     max_parallel: int | str
     model_budget: str = "adaptive"
+    csv_options: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> SweepConfig:
@@ -571,7 +575,7 @@ class SweepConfig:
         for name, value in values.items():
             _check_schema(name, value)
         values["synthetic"] = _resolved_synthetic(values["synthetic"])
-        _check_dataset(values["dataset"], values["target"])
+        _check_dataset(values["dataset"], values["target"], values["csv_options"])
         values["metric"] = values["metric"] or AUTO
         task_types = _allowed_task_types(values)
         models = tuple(values["models"])
@@ -664,8 +668,16 @@ def _resolved_synthetic(synthetic: Mapping[str, Any]) -> dict[str, Any]:
     return resolved
 
 
-def _check_dataset(dataset: str, target: str | None) -> None:
-    """Check that a file dataset names its target and others do not."""
+def _check_dataset(dataset: str, target: str | None, csv_options: Mapping[str, Any]) -> None:
+    """Check that a file dataset names its target and others do not; check csv_options."""
+    if csv_options and not dataset.endswith(CSV_SUFFIXES):
+        raise SweepConfigError(
+            f"csv_options: only used with a .csv or .csv.gz dataset, not {dataset!r}"
+        )
+    try:
+        check_csv_options(csv_options)
+    except CsvOptionsError as exc:
+        raise SweepConfigError(str(exc)) from None
     if dataset in (*BUILTIN_DATASETS, SYNTHETIC):
         if target is not None:
             raise SweepConfigError(

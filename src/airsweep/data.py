@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -21,13 +20,13 @@ import numpy as np
 import pandas as pd
 
 from airsweep.artifacts import ArtifactStore, safe_key
+from airsweep.cleaning import Cleaned, clean
 from airsweep.config import SYNTHETIC, SweepConfig, metric_direction
+from airsweep.csv_options import read_csv
 from airsweep.models.base import CLASSIFICATION, REGRESSION
 
 if TYPE_CHECKING:
     from airsweep.metrics import Metrics
-
-log = logging.getLogger(__name__)
 
 #: An integer target with at most this many distinct values is inferred to be classes.
 MAX_INFERRED_CLASSES = 20
@@ -57,7 +56,9 @@ def prepare_dataset(
     Returns:
         The manifest: ``dataset``, ``dataset_name``, ``target``, ``task_type``,
         ``metric``, ``direction``, ``fingerprint``, ``n_rows`` (kept),
-        ``dropped_rows`` (reason -> rows dropped before the split), ``n_train``,
+        ``dropped_rows`` (reason -> rows dropped before the split),
+        ``dropped_columns`` (reason -> names), ``infinite_values`` (column ->
+        values made missing; see :mod:`airsweep.cleaning`), ``n_train``,
         ``n_test``, ``features``, ``categorical``, ``classes`` (``None`` for
         regression), ``train_uri``, ``test_uri``, ``manifest_uri``,
         ``artifact_root``, ``split`` and ``prepared_at``.
@@ -67,9 +68,10 @@ def prepare_dataset(
     """
     started = time.perf_counter()
     frame, target = _load(config)
-    features = _check_columns(frame, target, config.dataset)
-    frame, dropped = _drop_missing_targets(frame, target, config.dataset)
-    frame = _normalized(frame, target)
+    _check_columns(frame, target, config.dataset)
+    cleaned = clean(frame, target, config.dataset)
+    features = _check_cleaned(cleaned, target, config.dataset)
+    frame = _normalized(cleaned.frame, target)
     task_type = _task_type(config, frame[target])
     stratify = task_type == CLASSIFICATION
     _check_rows(frame[target], task_type, config.cv_folds)
@@ -86,7 +88,9 @@ def prepare_dataset(
         "direction": metric_direction(metric),
         "fingerprint": fingerprint(train, test, target=target, task_type=task_type),
         "n_rows": len(frame),
-        "dropped_rows": dropped,
+        "dropped_rows": cleaned.dropped_rows,
+        "dropped_columns": cleaned.dropped_columns,
+        "infinite_values": cleaned.infinite_values,
         "n_train": len(train),
         "n_test": len(test),
         "features": features,
@@ -170,7 +174,7 @@ def _load(config: SweepConfig) -> tuple[pd.DataFrame, str]:
 
         loader = getattr(datasets, f"load_{config.dataset}")
         return loader(as_frame=True).frame, BUILTIN_TARGET
-    return _read_file(config.dataset), str(config.target)
+    return _read_file(config.dataset, config.csv_options), str(config.target)
 
 
 def _synthetic(config: SweepConfig) -> pd.DataFrame:
@@ -201,19 +205,25 @@ def _synthetic(config: SweepConfig) -> pd.DataFrame:
     return frame
 
 
-def _read_file(uri: str) -> pd.DataFrame:
-    """Read a CSV (optionally gzipped) or Parquet file from any fsspec URI."""
+def _read_file(uri: str, csv_options: dict[str, Any]) -> pd.DataFrame:
+    """Read a CSV (optionally gzipped, with ``csv_options``) or Parquet file from any fsspec URI."""
     import fsspec
 
     try:
-        with fsspec.open(uri, "rb", compression="infer") as handle:
-            if uri.endswith(".parquet"):
-                return pd.read_parquet(handle)
-            return pd.read_csv(handle)
+        if not uri.endswith(".parquet"):
+            return read_csv(uri, csv_options)
+        with fsspec.open(uri, "rb") as handle:
+            return pd.read_parquet(handle)
     except FileNotFoundError:
         raise DatasetError(f"dataset: {uri!r} does not exist") from None
     except pd.errors.EmptyDataError:
         raise DatasetError(f"dataset: {uri!r} is empty") from None
+    except UnicodeDecodeError as exc:
+        raise DatasetError(
+            f"csv_options.encoding: {uri!r} is not {exc.encoding} text (byte "
+            f"0x{exc.object[exc.start]:02x}: {exc.reason}); set csv_options.encoding to the "
+            "file's encoding, e.g. latin-1 or cp1252"
+        ) from None
     except Exception as exc:  # any parser or I/O failure means "unreadable"
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise DatasetError(
@@ -246,52 +256,46 @@ def _is_numeric(series: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
 
 
-def _check_columns(frame: pd.DataFrame, target: str, dataset: str) -> list[str]:
-    """Check the columns and the target column; return the feature columns.
+def _check_columns(frame: pd.DataFrame, target: str, dataset: str) -> None:
+    """Check the rows, the target column and that some other column exists.
 
-    Column names are made strings in place.
+    Column names are made strings in place. A repeated name is refused only
+    for the target (which of the columns would it be?); others are cleaned.
     """
     if frame.empty:
         raise DatasetError(f"dataset: {dataset!r} has no rows")
     frame.columns = [str(c) for c in frame.columns]
-    if frame.columns.duplicated().any():
-        duplicated = frame.columns[frame.columns.duplicated()][0]
-        raise DatasetError(f"dataset: {dataset!r} has a duplicated column {duplicated!r}")
     if target not in frame.columns:
         shown = ", ".join(frame.columns[:20]) + (", ..." if len(frame.columns) > 20 else "")
-        raise DatasetError(f"target: column {target!r} not found in {dataset!r} (columns: {shown})")
-    features = [c for c in frame.columns if c != target]
-    if not features:
-        raise DatasetError(f"dataset: {dataset!r} has no feature columns besides {target!r}")
-    return features
-
-
-def _drop_missing_targets(
-    frame: pd.DataFrame, target: str, dataset: str
-) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Drop the rows whose target is missing (or infinite); return the rest and the count.
-
-    The rows left must still pass the row checks that follow (classes, folds).
-
-    Raises:
-        DatasetError: no row has a target value.
-    """
-    values = frame[target]
-    missing = values.isna()
-    if _is_numeric(values):
-        missing |= ~np.isfinite(values.to_numpy(dtype="float64", na_value=np.nan))
-    count = int(missing.sum())
-    if count == len(frame):
-        raise DatasetError(f"target: column {target!r} has no value in any of the {count} rows")
-    if count:
-        log.warning(
-            "dataset %r: dropped %d of %d rows whose target %r is missing",
-            dataset,
-            count,
-            len(frame),
-            target,
+        raise DatasetError(
+            f"target: column {target!r} not found in {dataset!r} (columns: {shown})"
+            + _separator_hint(frame.columns)
         )
-    return frame.loc[~missing].reset_index(drop=True), {"missing_target": count}
+    repeats = int((frame.columns == target).sum())
+    if repeats > 1:
+        raise DatasetError(
+            f"target: {repeats} columns of {dataset!r} are named {target!r}; rename all but one"
+        )
+    if len(frame.columns) == 1:
+        raise DatasetError(f"dataset: {dataset!r} has no feature columns besides {target!r}")
+
+
+def _separator_hint(columns: pd.Index) -> str:
+    """A hint when the only column's name holds a common separator: the CSV's own one."""
+    found = [sep for sep in (";", "\t", "|") if len(columns) == 1 and sep in columns[0]]
+    return f"; the header looks {found[0]!r}-separated: set csv_options.sep" if found else ""
+
+
+def _check_cleaned(cleaned: Cleaned, target: str, dataset: str) -> list[str]:
+    """Check that rows and features are left after cleaning; return the feature columns."""
+    if cleaned.frame.empty:
+        rows = cleaned.dropped_rows["missing_target"]
+        raise DatasetError(f"target: column {target!r} has no value in any of the {rows} rows")
+    features = [c for c in cleaned.frame.columns if c != target]
+    if not features:
+        empty = ", ".join(cleaned.dropped_columns["all_missing"])
+        raise DatasetError(f"dataset: {dataset!r} has no feature column with a value ({empty})")
+    return features
 
 
 def _task_type(config: SweepConfig, target: pd.Series) -> str:

@@ -120,13 +120,6 @@ def follow_sweep(
 def final_report(client: AirflowClient, run_id: str) -> str:
     """The leaderboard, best model, its test score and where it is stored."""
     summary = client.xcom(DAG_ID, run_id, "finalize")
-    dropped = {why: n for why, n in summary.get("dropped_rows", {}).items() if n}
-    data = (
-        f"dropped {sum(dropped.values())} row(s) before the split "
-        f"({', '.join(f'{n} {why}' for why, n in dropped.items())})"
-        if dropped
-        else "no row dropped"
-    )
     lines = [
         "",
         "Leaderboard (top trials by CV score):",
@@ -135,10 +128,35 @@ def final_report(client: AirflowClient, run_id: str) -> str:
         f"Best model : {summary['model']}  CV {summary['metric']} {summary['cv_score']:.4f}",
         f"Test score : {summary['metric']} {summary['test_score']:.4f} on the held-out split",
         f"Trials     : {summary['trials']}",
-        f"Data       : {data}",
+        f"Data       : {data_changes(summary)}",
         f"Model      : {summary['model_uri']}",
         f"Model card : {summary['card_uri']}",
         "Champion   : "
         + ("yes (registry updated)" if summary["promoted"] else "no (kept the old one)"),
     ]
     return "\n".join(lines)
+
+
+def data_changes(summary: dict[str, Any]) -> str:
+    """What the sweep dropped from its dataset or treated, in one line.
+
+    Args:
+        summary: The ``finalize`` summary; the keys it lacks (older runs) count as nothing.
+    """
+    rows = {why: n for why, n in summary.get("dropped_rows", {}).items() if n}
+    columns = [
+        f"{name} ({why})"
+        for why, names in summary.get("dropped_columns", {}).items()
+        for name in names
+    ]
+    infinite = summary.get("infinite_values", {})
+    parts = []
+    if rows:
+        reasons = ", ".join(f"{n} {why}" for why, n in rows.items())
+        parts.append(f"dropped {sum(rows.values())} row(s) before the split ({reasons})")
+    if columns:
+        parts.append(f"dropped {len(columns)} column(s): {', '.join(columns)}")
+    if infinite:
+        counts = ", ".join(f"{column} {n}" for column, n in infinite.items())
+        parts.append(f"{sum(infinite.values())} infinite value(s) treated as missing ({counts})")
+    return "; ".join(parts) or "nothing dropped or treated"

@@ -142,7 +142,8 @@ def finalize(
         The summary: ``study_name``, ``model``, ``metric``, ``cv_score``,
         ``test_score``, ``model_uri``, ``card_uri``, ``promoted``, ``trials``
         (counts by state), ``dropped_rows`` (rows of the dataset dropped before
-        the split, by reason) and ``leaderboard`` (top 5).
+        the split, by reason), ``dropped_columns`` (column names, by reason),
+        ``infinite_values`` (per column, made missing) and ``leaderboard`` (top 5).
 
     Raises:
         airsweep.selection.NoCompletedTrialError: No trial completed; the
@@ -173,6 +174,8 @@ def finalize(
         "promoted": card["promoted"],
         "trials": card["trials"],
         "dropped_rows": card["dataset"]["dropped_rows"],
+        "dropped_columns": card["dataset"]["dropped_columns"],
+        "infinite_values": card["dataset"]["infinite_values"],
         "leaderboard": leaderboard(study, top=5),
     }
 

@@ -127,6 +127,8 @@ def finalize_best(
             "n_train": manifest["n_train"],
             "n_test": manifest["n_test"],
             "dropped_rows": manifest["dropped_rows"],
+            "dropped_columns": manifest["dropped_columns"],
+            "infinite_values": manifest["infinite_values"],
             "classes": manifest["classes"],
         },
         "trials": _trial_counts(study),

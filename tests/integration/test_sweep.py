@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -110,6 +111,7 @@ def test_stored_model_is_the_best_complete_trial_and_matches_its_card(cluster, f
         ({"models": ["svm"]}, "models"),
         ({"metric": "bogus"}, "metric"),
         ({"cv_folds": 1}, "cv_folds"),
+        ({"csv_options": {"delimiter": ";"}}, "csv_options"),
     ],
 )
 def test_invalid_conf_is_rejected_with_400_and_creates_no_run(cluster, conf, field):
@@ -171,3 +173,41 @@ def test_the_sweep_command_follows_a_sweep_to_its_leaderboard(cluster):
     assert progress and "left" in progress[-1]
     assert "Leaderboard" in result.stdout
     assert "Best model : logistic_regression" in result.stdout
+
+
+def test_a_messy_semicolon_csv_sweeps_and_reports_what_was_cleaned(cluster, tmp_path):
+    species = ["Adelie", "Gentoo", "Chinstrap", "Adelie", ""]  # every fifth row: no target
+    rows = [
+        f"{'inf' if i == 7 else f'{38 + i % 9},{i % 10}'};{180 + i % 23};"
+        f"{['Biscoe', 'Rêve'][i % 2]};;{species[i % 5]};Torgersen"
+        for i in range(60)
+    ]
+    header = "bill_length;flipper_length;island;comments;species;island"
+    path = tmp_path / "penguins.csv"
+    path.write_bytes("\n".join([header, *rows, ""]).encode("latin-1"))
+    tmp_path.chmod(0o755)
+    conf = {"cv_folds": 2, "csv_options": {"sep": ";", "decimal": ",", "encoding": "latin-1"}}
+    result = cluster.airsweep(
+        "sweep",
+        *("--dataset", str(path), "--target", "species"),
+        *("--models", "logistic_regression", "--n-trials", "2", "--conf", json.dumps(conf)),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (
+        "Data       : dropped 12 row(s) before the split (12 missing_target); "
+        "dropped 2 column(s): island (duplicate), comments (all_missing); "
+        "1 infinite value(s) treated as missing (bill_length 1)"
+    ) in result.stdout
+    run_id = result.stdout.split("triggered hpo_sweep run ", 1)[1].split()[0]
+    summary = cluster.client.xcom(SWEEP, run_id, "finalize")
+    card = ArtifactStore(cluster.artifact_uri).read_json(summary["card_uri"])
+    for report in (summary, card["dataset"]):
+        assert report["dropped_rows"] == {"missing_target": 12}
+        assert report["dropped_columns"] == {"duplicate": ["island"], "all_missing": ["comments"]}
+        assert report["infinite_values"] == {"bill_length": 1}
+    manifest = cluster.client.xcom(SWEEP, run_id, "setup", key="manifest")
+    assert manifest["features"] == ["bill_length", "flipper_length", "island"]
+    assert manifest["categorical"] == ["island"]
+    x_train, _ = load_split(manifest, "train")
+    assert set(x_train["island"]) == {"Biscoe", "Rêve"}  # the first island, read as latin-1
+    assert x_train["bill_length"].dropna().between(38, 47).all()  # decimal commas: numbers

@@ -32,6 +32,7 @@ def test_schemas_reject_what_airflow_should_refuse_at_trigger_time():
         "max_parallel": 257,
         "dataset": "data.txt",
         "search_space": {"xgboost": {"max_depth": {"type": "int", "low": 1}}},
+        "csv_options": {"delimiter": ";"},
     }
     for name, value in cases.items():
         schema = {k: v for k, v in PARAM_SCHEMAS[name].items() if k != "default"}
@@ -222,6 +223,40 @@ GRID_RF_FINITE = {
         ({"dataset": "/data/train.csv"}, "target: required for the file dataset"),
         ({"dataset": "iris", "target": "species"}, "target: only used with a file dataset"),
         ({"dataset": "data.xlsx", "target": "y"}, "dataset: 'data.xlsx' is not valid"),
+        (
+            {"dataset": "d.csv", "target": "y", "csv_options": {"delimiter": ";"}},
+            "csv_options.delimiter: unknown key; known: sep, encoding, decimal, thousands, "
+            "na_values",
+        ),
+        (
+            {"dataset": "d.csv", "target": "y", "csv_options": {"sep": ";;"}},
+            "csv_options.sep: ';;' is too long",
+        ),
+        (
+            {"dataset": "d.csv", "target": "y", "csv_options": {"na_values": "NA"}},
+            "csv_options.na_values: 'NA' is not of type 'array'",
+        ),
+        (
+            {"dataset": "d.csv", "target": "y", "csv_options": {"encoding": "utf-9"}},
+            "csv_options.encoding: 'utf-9' is not a text encoding Python knows",
+        ),
+        (
+            {"dataset": "d.csv", "target": "y", "csv_options": {"encoding": "base64"}},
+            "csv_options.encoding: 'base64' is not a text encoding Python knows",
+        ),
+        (
+            {"dataset": "d.csv", "target": "y", "csv_options": {"sep": "\n"}},
+            "csv_options.sep: '\\n' ends rows or quotes fields",
+        ),
+        (
+            {"dataset": "d.csv", "target": "y", "csv_options": {"thousands": "."}},
+            "csv_options.thousands: '.' is also the decimal mark",
+        ),
+        ({"csv_options": {"sep": ";"}}, "csv_options: only used with a .csv or .csv.gz dataset"),
+        (
+            {"dataset": "d.parquet", "target": "y", "csv_options": {"sep": ";"}},
+            "csv_options: only used with a .csv or .csv.gz dataset, not 'd.parquet'",
+        ),
         ({"n_trials": 0}, "n_trials: 0 is less than the minimum of 1"),
         ({"n_trials": 10_001}, "n_trials: 10001 is greater than the maximum of 10000"),
         ({"n_trials": 1}, "n_trials: 1 is fewer than the 2 models"),
@@ -265,3 +300,13 @@ def test_a_finite_grid_of_one_model_is_accepted():
     )
     assert config.sampler == "grid"
     assert config.trials_per_model() == {"random_forest": 8}
+
+
+def test_csv_options_are_kept_and_default_to_none():
+    assert SweepConfig.from_params({}).csv_options == {}
+    options = {"sep": "\t", "encoding": "cp1252", "decimal": ",", "na_values": ["?", "n/a"]}
+    config = SweepConfig.from_params(
+        {"dataset": "s3://b/d.csv.gz", "target": "y", "csv_options": options}
+    )
+    assert config.csv_options == options
+    assert SweepConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config

@@ -216,7 +216,7 @@ def test_missing_file_is_reported(store, tmp_path):
 def test_rows_without_a_target_are_dropped_and_counted(store, tmp_path, caplog):
     rows = [f"{i},{i % 7}.5,{['Adelie', 'Gentoo', ''][i % 3]}" for i in range(60)]
     path = write(tmp_path, "penguins.csv", "bill,flipper,species\n" + "\n".join(rows) + "\n")
-    with caplog.at_level("WARNING", logger="airsweep.data"):
+    with caplog.at_level("WARNING", logger="airsweep.cleaning"):
         manifest = prepare(store, dataset=path, target="species")
     assert manifest["dropped_rows"] == {"missing_target": 20}
     assert manifest["n_rows"] == 40 and manifest["n_train"] + manifest["n_test"] == 40
@@ -230,3 +230,160 @@ def test_infinite_regression_targets_count_as_missing(store, tmp_path):
     manifest = prepare(store, dataset=path, target="y")
     assert manifest["dropped_rows"] == {"missing_target": 2}
     assert manifest["n_rows"] == 30
+
+
+def penguins_frame(n=60):
+    """Penguins-like rows: numbers, an island string, a species every third row missing."""
+    rng = np.random.default_rng(1)
+    species = np.array(["Adelie", "Gentoo", None], dtype=object)[np.arange(n) % 3]
+    return pd.DataFrame(
+        {
+            "bill_length": rng.normal(44.0, 5.0, n).round(1),
+            "flipper_length": rng.normal(200.0, 14.0, n).round(1),
+            "island": rng.choice(["Biscoe", "Dream", "Torgersen"], n),
+            "species": species,
+        }
+    )
+
+
+def test_a_messy_csv_is_cleaned_and_every_change_counted(store, tmp_path, caplog):
+    frame = penguins_frame()
+    frame["bill_length"] = frame["bill_length"].astype(object)
+    frame.loc[[0, 4], "bill_length"] = "inf"
+    frame.loc[[2, 5, 7], "bill_length"] = "-inf"  # rows 2 and 5 have no species: not counted
+    frame["comments"] = None
+    text = frame.to_csv(index=False)
+    header, body = text.split("\n", 1)
+    text = f"{header},island\n" + body.replace("\n", ",ignored\n")
+    path = write(tmp_path, "penguins.csv", text)
+    with caplog.at_level("WARNING", logger="airsweep.cleaning"):
+        manifest = prepare(store, dataset=path, target="species")
+    assert manifest["dropped_rows"] == {"missing_target": 20}
+    assert manifest["dropped_columns"] == {"duplicate": ["island"], "all_missing": ["comments"]}
+    assert manifest["infinite_values"] == {"bill_length": 3}
+    assert manifest["features"] == ["bill_length", "flipper_length", "island"]
+    assert manifest["categorical"] == ["island"]
+    X, _ = load_split(manifest, "train")
+    assert set(X["island"]) <= {"Biscoe", "Dream", "Torgersen"}  # the first island kept
+    assert not np.isinf(X["bill_length"]).any()
+    for logged in (
+        "dropped 1 column(s) whose name repeats an earlier one (the first is kept): island",
+        "dropped 20 of 60 rows whose target 'species' is missing",
+        "3 infinite value(s) treated as missing (bill_length: 3)",
+        "dropped 1 column(s) without any value: comments",
+    ):
+        assert logged in caplog.text
+
+
+def test_a_clean_dataset_reports_nothing_dropped(store):
+    manifest = prepare(store, dataset="iris", models=["random_forest"])
+    assert manifest["dropped_rows"] == {"missing_target": 0}
+    assert manifest["dropped_columns"] == {"duplicate": [], "all_missing": []}
+    assert manifest["infinite_values"] == {}
+
+
+def test_a_column_empty_once_rows_without_target_are_dropped_is_dropped(store, tmp_path):
+    rows = [f"{i},{'' if i % 3 else i},{'' if i % 3 == 0 else 'ab'[i % 2]}" for i in range(60)]
+    path = write(tmp_path, "late.csv", "a,b,y\n" + "\n".join(rows) + "\n")
+    manifest = prepare(store, dataset=path, target="y")
+    assert manifest["dropped_rows"] == {"missing_target": 20}
+    assert manifest["dropped_columns"]["all_missing"] == ["b"]
+    assert manifest["features"] == ["a"]
+
+
+def test_cleaning_gives_the_fingerprint_of_the_clean_frame(store, tmp_path):
+    clean = penguins_frame().dropna()
+    clean.to_csv(tmp_path / "clean.csv", index=False)
+    messy = clean.copy()
+    messy.insert(1, "empty", np.nan)
+    messy["bill_length"] = messy["bill_length"].astype(object)
+    messy.loc[messy.index[3], "bill_length"] = "inf"
+    nan_instead = clean.copy()
+    nan_instead.loc[nan_instead.index[3], "bill_length"] = np.nan
+    messy.to_csv(tmp_path / "messy.csv", index=False)
+    nan_instead.to_csv(tmp_path / "nan.csv", index=False)
+
+    def fingerprint_of(name):
+        return prepare(store, dataset=str(tmp_path / name), target="species")["fingerprint"]
+
+    messy_fingerprint = fingerprint_of("messy.csv")
+    assert messy_fingerprint == fingerprint_of("messy.csv")  # stable
+    assert messy_fingerprint == fingerprint_of("nan.csv")  # inf is missing, an empty column gone
+    assert messy_fingerprint != fingerprint_of("clean.csv")  # a value changed
+
+
+def test_a_semicolon_latin1_csv_with_decimal_commas_reads_like_a_plain_csv(store, tmp_path):
+    frame = penguins_frame().dropna()
+    frame["island"] = frame["island"].str.replace("Dream", "Rêve")
+    frame.to_csv(tmp_path / "plain.csv", index=False)
+    european = frame.to_csv(index=False, sep=";", decimal=",")
+    european = european.replace("Torgersen", "n/d")
+    (tmp_path / "european.csv").write_bytes(european.encode("latin-1"))
+    plain_frame = frame.copy()
+    plain_frame["island"] = plain_frame["island"].replace("Torgersen", None)
+    plain_frame.to_csv(tmp_path / "plain.csv", index=False)
+    options = {"sep": ";", "decimal": ",", "encoding": "latin-1", "na_values": ["n/d"]}
+    european_manifest = prepare(
+        store, dataset=str(tmp_path / "european.csv"), target="species", csv_options=options
+    )
+    plain = prepare(store, dataset=str(tmp_path / "plain.csv"), target="species")
+    assert european_manifest["categorical"] == ["island"]
+    X, _ = load_split(european_manifest, "train")
+    assert set(X["island"].dropna()) == {"Biscoe", "Rêve"}
+    assert X["flipper_length"].dtype == "float64"
+    assert european_manifest["fingerprint"] == plain["fingerprint"]
+
+
+def test_thousands_marks_are_read_as_numbers(store, tmp_path):
+    rows = [f'"{i},{i % 10}00.5",{i % 2}' for i in range(1, 41)]
+    path = write(tmp_path, "big.csv", "amount,y\n" + "\n".join(rows) + "\n")
+    manifest = prepare(store, dataset=path, target="y", csv_options={"thousands": ","})
+    X, _ = load_split(manifest, "train")
+    assert manifest["categorical"] == []
+    assert X["amount"].min() >= 1000.5
+
+
+def test_a_wrong_encoding_suggests_csv_options_encoding(store, tmp_path):
+    path = write(tmp_path, "latin.csv", b"ville,y\n" + "Besançon,1\n".encode("latin-1"))
+    with pytest.raises(DatasetError) as info:
+        prepare(store, dataset=path, target="y")
+    assert str(info.value) == (
+        f"csv_options.encoding: {path!r} is not utf-8 text (byte 0xe7: invalid continuation "
+        "byte); set csv_options.encoding to the file's encoding, e.g. latin-1 or cp1252"
+    )
+
+
+def test_a_semicolon_csv_read_with_commas_suggests_csv_options_sep(store, tmp_path):
+    path = write(tmp_path, "semi.csv", "a;y\n1;p\n2;q\n")
+    with pytest.raises(DatasetError) as info:
+        prepare(store, dataset=path, target="y")
+    assert str(info.value).endswith("the header looks ';'-separated: set csv_options.sep")
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        (
+            "twice.csv",
+            "a,y,y\n1,p,q\n",
+            "target: 2 columns of '{path}' are named 'y'; rename all but one",
+        ),
+        (
+            "empty.csv",
+            "a,b,y\n" + "".join(f",,{'pq'[i % 2]}\n" for i in range(20)),
+            "dataset: '{path}' has no feature column with a value (a, b)",
+        ),
+        (
+            "inf.csv",
+            "a,y\n" + "".join(f"inf,{'pq'[i % 2]}\n" for i in range(20)),
+            "dataset: '{path}' has no feature column with a value (a)",
+        ),
+    ],
+)
+def test_cleaning_refuses_an_ambiguous_target_or_no_feature_left(
+    store, tmp_path, name, content, message
+):
+    path = write(tmp_path, name, content)
+    with pytest.raises(DatasetError) as info:
+        prepare(store, dataset=path, target="y")
+    assert str(info.value) == message.format(path=path)

@@ -1,4 +1,4 @@
-from airsweep.follow import progress_line
+from airsweep.follow import data_changes, progress_line
 
 
 def test_progress_line_shows_budget_runners_lost_trials_and_best():
@@ -17,3 +17,18 @@ def test_progress_line_shows_budget_runners_lost_trials_and_best():
         "running on cpu/worker-cpu 2, cpu/worker-cpu-2 2  best 0.9712 (xgboost)"
     )
     assert "preparing" in progress_line(1.0, "queued", None)
+
+
+def test_data_changes_name_what_was_dropped_or_treated():
+    summary = {
+        "dropped_rows": {"missing_target": 20},
+        "dropped_columns": {"duplicate": ["island"], "all_missing": ["comments", "notes"]},
+        "infinite_values": {"bill_length": 3, "mass": 1},
+    }
+    assert data_changes(summary) == (
+        "dropped 20 row(s) before the split (20 missing_target); "
+        "dropped 3 column(s): island (duplicate), comments (all_missing), notes (all_missing); "
+        "4 infinite value(s) treated as missing (bill_length 3, mass 1)"
+    )
+    clean = {"dropped_rows": {"missing_target": 0}, "dropped_columns": {"duplicate": []}}
+    assert data_changes(clean) == data_changes({}) == "nothing dropped or treated"
