@@ -21,9 +21,13 @@ Modes:
 * ``cpu-1``: cpu-queue trials with ``n_jobs=1`` (one cpu worker slot), run as
   parallel processes (like a cpu worker with several slots), one per trial.
 
-To prove where the trees were really built, the bench wraps the xgboost
-family's ``build`` to keep each estimator and reads the device back from every
-fitted booster's config; on a GPU machine it also samples ``nvidia-smi``.
+To prove where the trees were really built, the bench wraps the scorer that
+each fold calls right after its fit (in the runner's trial process, a forked
+child: :mod:`airsweep.forked`) to read the device back from the fitted
+booster's config and write it to a file; on a GPU machine it also samples
+``nvidia-smi``. The bench's own process never opens a CUDA context (the probe
+in ``env.json`` runs in a child, as a runner's does): the trial processes it
+forks could not use CUDA otherwise.
 
 Run (CPU-only machine: the gpu request falls back to the CPU with a reason)::
 
@@ -154,9 +158,9 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     _use_src()
     import optuna
 
+    from airsweep import trials
     from airsweep.config import SweepConfig
     from airsweep.metrics import Metrics
-    from airsweep.models.registry import get_family
     from airsweep.report import fold_scores
     from airsweep.runner import Runner, RunnerContext
     from airsweep.study import make_sampler
@@ -183,16 +187,17 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     )
     plan = {"queue": queue, "models": ["xgboost"]}
     lock = ThreadStudyLock(study.study_name)
-    family = get_family("xgboost")
-    built: list[Any] = []
-    original_build = family.build
+    boosters = Path(job["out"]) / f"boosters-{job['mode']}-{job['index']}.txt"
+    boosters.unlink(missing_ok=True)
+    original_score = trials.score
 
-    def recording_build(*args: Any, **kwargs: Any) -> Any:
-        estimator = original_build(*args, **kwargs)
-        built.append(estimator)
-        return estimator
+    def recording_score(pipeline: Any, *args: Any, **kwargs: Any) -> float:
+        # Runs in the trial process right after the fold's fit: write the device down.
+        with boosters.open("a") as out:
+            out.write(_booster_device(pipeline[-1]) + "\n")
+        return original_score(pipeline, *args, **kwargs)
 
-    family.build = recording_build  # type: ignore[method-assign]
+    trials.score = recording_score
     try:
         started = time.perf_counter()
         runner = Runner(
@@ -201,9 +206,10 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         summary = runner.run()  # config n_trials is 1: the runner runs one trial
         wall = time.perf_counter() - started
     finally:
-        del family.build  # back to the class method
+        trials.score = original_score
     trial = study.trials[-1]
-    booster_devices = sorted({_booster_device(est) for est in built})
+    fitted = boosters.read_text().splitlines() if boosters.exists() else []
+    booster_devices = sorted(set(fitted))
     attrs = trial.user_attrs
     where = attrs.get("placement", {})
     return {
@@ -225,7 +231,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         "fold_scores": fold_scores(trial),
         "error": attrs.get("error"),
         "booster_devices": booster_devices,
-        "folds_fitted": len(built),
+        "folds_fitted": len(fitted),
         "runner_wall_seconds": round(wall, 3),
         "runner_summary": summary,
     }
@@ -304,7 +310,7 @@ def environment() -> dict[str, Any]:
     _use_src()
     import xgboost
 
-    from airsweep.models.device import cuda_status
+    from airsweep.models.device import cuda_status_in_child
 
     info: dict[str, Any] = {
         "date_utc": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -314,7 +320,7 @@ def environment() -> dict[str, Any]:
         "xgboost": xgboost.__version__,
         "xgboost_use_cuda": xgboost.build_info().get("USE_CUDA"),
         "xgboost_cuda_version": xgboost.build_info().get("CUDA_VERSION"),
-        "cuda_status": list(cuda_status()),
+        "cuda_status": list(cuda_status_in_child()),
     }
     if shutil.which("nvidia-smi"):
         query = "name,driver_version,memory.total"
@@ -358,6 +364,7 @@ def run_modes(
                 "index": i * repeats + rep,
                 "manifest": manifest,
                 "cv_folds": args.cv_folds,
+                "out": str(out),
             }
             for i, point in enumerate(grid(args))
             for rep in range(repeats)

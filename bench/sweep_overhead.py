@@ -241,7 +241,7 @@ class Objective:
 
         started = time.perf_counter()
         try:
-            return self._executor(trial.study).cross_validate(trial, MODEL, started)
+            return self._executor(trial.study).cross_validate(trial, MODEL)
         except optuna.TrialPruned:
             raise
         except Exception as exc:

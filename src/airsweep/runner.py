@@ -10,8 +10,9 @@ pool lets as many run at once as its workers have slots), and each one loops:
    (:func:`airsweep.budget.choose`), ask the trial, record its first
    heartbeat, and write its placement (and its family when the budget forces it);
 3. outside the lock: let the sampler choose the family when it may, sample the
-   family's params, cross-validate and tell
-   (:class:`airsweep.trials.TrialExecutor`), heartbeating meanwhile.
+   family's params, cross-validate in the runner's trial process (killed at
+   ``trial_timeout_s``) and tell (:class:`airsweep.trials.TrialExecutor`),
+   heartbeating meanwhile.
 
 A runner ends when the budget has no place left: the counted trials (finished
 or running) reach ``n_trials``. A worker added mid-sweep starts the runners
@@ -173,23 +174,27 @@ class Runner:
         fit_seconds = 0.0
         executor: TrialExecutor | None = None  # built at the first trial: idle runners end fast
         spent = bool(self.study.user_attrs.get(BUDGET_SPENT))  # one read of the study's attrs
-        with threadpool_limits(limits=ctx.n_jobs):
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(threadpool_limits(limits=ctx.n_jobs))  # the trial process's too
             while True:
                 taken = Choice(False, reason="budget spent") if spent else self.take()
                 if isinstance(taken, Choice):
                     stop_reason = taken.reason
                     break
                 trial, model = taken
-                if executor is None:
-                    executor = TrialExecutor(
-                        self.study,
-                        self.manifest,
-                        self.config,
-                        ctx.queue,
-                        self.device,
-                        ctx.n_jobs,
-                        self.metrics,
+                if executor is None:  # its trial process is killed when the runner ends
+                    executor = stack.enter_context(
+                        TrialExecutor(
+                            self.study,
+                            self.manifest,
+                            self.config,
+                            ctx.queue,
+                            self.device,
+                            ctx.n_jobs,
+                            self.metrics,
+                        )
                     )
+                executor.start()
                 with self._heartbeat(trial):
                     outcome = executor.run(trial, model)
                 outcomes["lost" if outcome.lost else STATE_NAMES[outcome.state]] += 1

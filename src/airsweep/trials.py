@@ -12,6 +12,14 @@ it failed, ``error`` when it ends. The running mean CV score after each fold is
 the trial's intermediate value (fold scores follow from it:
 :func:`airsweep.report.fold_scores`). Each attr is one storage transaction
 (about 5 ms on Postgres), so they are kept few.
+
+The folds are fitted in the runner's trial process, a child forked from the
+runner (:class:`airsweep.forked.ForkedProcess`) that sends each fold's score
+back; the runner reports it, asks the pruner, and answers go on or stop. All
+storage calls stay in the runner. A trial that passes ``trial_timeout_s`` is
+stopped wherever it is, even inside a fit: the trial process is killed (and
+forked again for the next trial), and the trial fails with an ``error``
+starting with ``timeout:``.
 """
 
 from __future__ import annotations
@@ -19,7 +27,9 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Any
 
 import numpy as np
@@ -29,6 +39,7 @@ from optuna.trial import TrialState
 from airsweep.budget import WORKER_LOST
 from airsweep.config import SweepConfig
 from airsweep.data import load_split
+from airsweep.forked import DeadlinePassed, ForkedError, ForkedProcess
 from airsweep.metrics import Metrics
 from airsweep.models.base import CLASSIFICATION
 from airsweep.models.pipeline import build_pipeline
@@ -38,8 +49,10 @@ from airsweep.space import resolve_space, suggest
 
 log = logging.getLogger(__name__)
 
-#: Monotonic clock of the cooperative timeout (replaceable in tests).
+#: Monotonic clock of trial durations.
 clock = time.perf_counter
+#: Prefix of the ``error`` of a trial that passed ``trial_timeout_s``.
+TIMEOUT = "timeout"
 
 STATE_NAMES = {
     TrialState.COMPLETE: "complete",
@@ -48,8 +61,8 @@ STATE_NAMES = {
 }
 
 
-class TrialTimeoutError(TimeoutError):
-    """A trial ran past ``trial_timeout_s`` (checked after each fold)."""
+class TrialTimeoutError(Exception):
+    """A trial passed ``trial_timeout_s`` and its process was killed; the message is its error."""
 
 
 @dataclass(frozen=True)
@@ -84,8 +97,48 @@ class Outcome:
     lost: bool = False
 
 
+class _FoldReporter:
+    """Reports a trial's running mean CV score after each fold and asks the pruner.
+
+    Runs in the runner's process (the storage is there): called with each
+    fold's score, in fold order.
+
+    Args:
+        study: The sweep's study.
+        trial: The running trial.
+        n_folds: Folds of the trial.
+    """
+
+    def __init__(self, study: optuna.Study, trial: optuna.Trial, n_folds: int) -> None:
+        self._pruner = FoldPruner(study, trial)
+        self._last = n_folds - 1
+        self.scores: list[float] = []
+        self.pruned = False
+
+    def __call__(self, fold_score: float) -> bool:
+        """Report the running mean after this fold; return whether the trial goes on.
+
+        The pruner is asked after every fold but the last (a finished trial has
+        nothing left to save).
+        """
+        self.scores.append(fold_score)
+        step = len(self.scores) - 1
+        self._pruner.report(self.mean, step)
+        self.pruned = step < self._last and self._pruner.should_prune()
+        return not self.pruned
+
+    @property
+    def mean(self) -> float:
+        """The mean score of the folds so far."""
+        return float(np.mean(self.scores))
+
+
 class TrialExecutor:
     """Cross-validates the trials of one runner: shared data, folds and search spaces.
+
+    Fits happen in the executor's trial process (see the module docstring),
+    forked at the first trial or by :meth:`start`; :meth:`close` (or leaving
+    the ``with`` block) kills it.
 
     Args:
         study: The sweep's study.
@@ -123,6 +176,30 @@ class TrialExecutor:
         self._spaces: dict[str, dict[str, Any]] = {}
         self._best_seen: float | None = None
         self._maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
+        self._process = ForkedProcess(lambda job: self.fold_scores(*job), name="trial process")
+
+    def __enter__(self) -> TrialExecutor:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def start(self) -> None:
+        """Fork the trial process unless it is live.
+
+        The runner calls this before it starts a trial's heartbeat thread, so
+        the fork copies a process running no other thread of airsweep's.
+        """
+        self._process.start()
+
+    def close(self) -> None:
+        """Kill the trial process."""
+        self._process.kill()
 
     def space(self, model: str) -> dict[str, Any]:
         """Return (and cache) the search space of ``model``."""
@@ -134,18 +211,20 @@ class TrialExecutor:
     def run(self, trial: optuna.Trial, model: str) -> Outcome:
         """Cross-validate ``trial`` (already taken, family ``model``) and tell the study.
 
-        A trial-level error (bad params, a NaN score, the trial timeout) fails
-        the trial, not the runner. An interruption (task killed or timed out)
-        marks it lost and is re-raised.
+        A trial-level error (bad params, a NaN score, the trial timeout, a
+        crashed trial process) fails the trial, not the runner. An interruption
+        (task killed or timed out) marks it lost and is re-raised.
         """
         self.metrics.trial_started(model, self.queue, self.device.used)
         started = clock()
         error = None
         try:
-            value = self.cross_validate(trial, model, started)
+            value = self._cross_validate_forked(trial, model, started)
             state = TrialState.COMPLETE
         except optuna.TrialPruned:
             state, value = TrialState.PRUNED, None
+        except (TrialTimeoutError, ForkedError) as exc:  # the message is the error
+            state, value, error = TrialState.FAIL, None, str(exc)
         except Exception as exc:  # a failing trial must not fail the runner
             state, value, error = TrialState.FAIL, None, f"{type(exc).__name__}: {exc}"
         except BaseException as exc:  # interrupted (task timeout, kill): record, re-raise
@@ -158,29 +237,12 @@ class TrialExecutor:
             self._emit(model, state, value, outcome.fit_seconds)
         return outcome
 
-    def cross_validate(self, trial: optuna.Trial, model: str, started: float) -> float:
-        """Sample ``model``'s params, fit and score every fold; return the mean score.
-
-        The running mean is reported after each fold, and the pruner is asked
-        after every fold but the last (a finished trial has nothing left to
-        save). Benchmarks use this as the objective of plain Optuna, so both
-        sides train the same way.
-
-        Args:
-            trial: The running trial.
-            model: Its family.
-            started: :data:`clock` when the trial started (for ``trial_timeout_s``).
+    def fold_scores(self, model: str, params: dict[str, Any]) -> Iterator[float]:
+        """Fit ``model`` with ``params`` on each fold in turn and yield the fold's score.
 
         Raises:
-            optuna.TrialPruned: The pruner stopped the trial.
-            TrialTimeoutError: The trial passed ``trial_timeout_s``.
             ValueError: A fold scored NaN or infinity.
         """
-        params = suggest(trial, model, self.space(model))
-        scores: list[float] = []
-        pruner = FoldPruner(self.study, trial)
-        timeout = self.config.trial_timeout_s
-        last = len(self.folds) - 1
         for step, (train_idx, valid_idx) in enumerate(self.folds):
             pipeline = build_pipeline(
                 self.manifest, model, params, self.n_jobs, self.device.used, seed=self.config.seed
@@ -191,17 +253,52 @@ class TrialExecutor:
             )
             if not math.isfinite(fold_score):
                 raise ValueError(f"fold {step} scored {fold_score}")
-            scores.append(fold_score)
-            pruner.report(float(np.mean(scores)), step)
-            elapsed = clock() - started
-            if elapsed > timeout:
-                raise TrialTimeoutError(
-                    f"trial ran {elapsed:.1f}s after fold {step + 1}/{len(self.folds)}, "
-                    f"over trial_timeout_s={timeout}"
-                )
-            if step < last and pruner.should_prune():
+            yield fold_score
+
+    def _cross_validate_forked(self, trial: optuna.Trial, model: str, started: float) -> float:
+        """Sample ``model``'s params here, fit the folds in the trial process; the mean score.
+
+        Args:
+            trial: The running trial.
+            model: Its family.
+            started: :data:`clock` when the trial started (``trial_timeout_s`` counts from it).
+
+        Raises:
+            optuna.TrialPruned: The pruner stopped the trial.
+            TrialTimeoutError: The trial passed ``trial_timeout_s``; its process was killed.
+            ForkedError: A fold raised (``"<Type>: <message>"``) or the trial process died.
+        """
+        params = suggest(trial, model, self.space(model))
+        reporter = _FoldReporter(self.study, trial, len(self.folds))
+        timeout = self.config.trial_timeout_s
+        try:
+            self._process.run((model, params), timeout - (clock() - started), reporter)
+        except DeadlinePassed:
+            raise TrialTimeoutError(
+                f"{TIMEOUT}: trial passed trial_timeout_s={timeout} and was killed after "
+                f"{clock() - started:.1f}s ({len(reporter.scores)}/{len(self.folds)} folds done)"
+            ) from None
+        if reporter.pruned:
+            raise optuna.TrialPruned()
+        return reporter.mean
+
+    def cross_validate(self, trial: optuna.Trial, model: str) -> float:
+        """Sample ``model``'s params, fit and score every fold in this process; the mean score.
+
+        No trial process and no ``trial_timeout_s``: benchmarks use this as the
+        objective of plain Optuna and as the in-process baseline of the trial
+        process (``bench/trial_isolation.py``). Pruning as in a runner.
+
+        Raises:
+            optuna.TrialPruned: The pruner stopped the trial.
+            ValueError: A fold scored NaN or infinity.
+        """
+        params = suggest(trial, model, self.space(model))
+        reporter = _FoldReporter(self.study, trial, len(self.folds))
+        for fold_score in self.fold_scores(model, params):
+            if not reporter(fold_score):
                 raise optuna.TrialPruned()
-        return float(np.mean(scores))
+        return reporter.mean
 
     def _finish(
         self,

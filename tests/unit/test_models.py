@@ -1,3 +1,8 @@
+import os
+import signal
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -114,6 +119,29 @@ def test_gpu_request_uses_cuda_when_usable_and_falls_back_otherwise(monkeypatch)
         resolve_device("gpu", "fail")
     with pytest.raises(ValueError, match="^gpu_fallback:"):
         resolve_device("gpu", "sometimes")
+
+
+def test_a_gpu_request_probes_cuda_in_a_child_process_not_in_this_one():
+    # A runner forks trial processes: a CUDA context opened in it would not survive. A
+    # fresh interpreter, as a runner's: after this process's own OpenMP fits (the tests
+    # above), a forked child's xgboost fit would hang (GNU OpenMP does not survive fork).
+    script = (
+        "from airsweep.models import device; "
+        "used, reason = device.resolve_device('gpu', 'cpu'); "
+        "print(device.cuda_status.cache_info().currsize, used, reason is None)"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    probed_here, used, no_reason = out.stdout.split()
+    assert probed_here == "0"  # cuda_status never ran in the process that asked
+    assert (used == "gpu") == (no_reason == "True")
+
+
+def test_a_probe_that_crashes_means_no_cuda(monkeypatch):
+    monkeypatch.setattr(device_module, "cuda_status", lambda: os.kill(os.getpid(), signal.SIGKILL))
+    assert resolve_device("gpu", "cpu") == (
+        "cpu",
+        "CUDA probe failed: probe process died: killed by SIGKILL",
+    )
 
 
 def test_real_probe_on_this_machine():

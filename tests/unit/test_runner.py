@@ -1,8 +1,11 @@
+import os
+import signal
 import threading
 import time
 from collections import Counter
 
 import optuna
+import psutil
 import pytest
 from optuna.trial import TrialState
 
@@ -133,18 +136,95 @@ def test_failing_trials_are_recorded_and_count_but_never_fail_the_runner(
     assert "airsweep.trial.finished.fail.random_forest.cpu.cpu" in stats.names()
 
 
-def test_a_trial_over_its_timeout_fails_and_the_runner_goes_on(
-    study, make_config, iris_manifest, metrics, monkeypatch
+#: A random forest far too big to fit in any trial timeout here (hours on iris).
+ENDLESS_FOREST = {"n_estimators": {"type": "int", "low": 300_000, "high": 300_000}}
+
+
+def live_children():
+    """Pids of this process's live children (other tests' servers included)."""
+    return {p.pid for p in psutil.Process().children() if p.status() != psutil.STATUS_ZOMBIE}
+
+
+def test_a_trial_over_its_timeout_is_killed_mid_fit_and_the_runner_goes_on(
+    new_study, make_config, iris_manifest, metrics, stats
 ):
-    ticks = iter(range(0, 10**6, 1000))
-    monkeypatch.setattr(trials_module, "clock", lambda: next(ticks))
-    config = make_config(trial_timeout_s=30, n_trials=2)
+    config = make_config(
+        models=["random_forest", "logistic_regression"],
+        search_space={"random_forest": ENDLESS_FOREST},
+        model_budget="even",
+        n_trials=4,
+        trial_timeout_s=1,
+    )
+    study = new_study(config, iris_manifest)
+    before = live_children()
+    started = time.perf_counter()
     summary = run(config, iris_manifest, study, metrics)
-    assert summary["failed"] == 2
-    trial = study.trials[0]
+    wall = time.perf_counter() - started
+    assert (summary["trials"], summary["failed"], summary["complete"]) == (4, 2, 2)
+    assert all(t.state.is_finished() for t in study.trials) and len(study.trials) == 4
+    slow = [t for t in study.trials if t.user_attrs["model"] == "random_forest"]
+    for trial in slow:
+        assert trial.state == TrialState.FAIL
+        error = trial.user_attrs["error"]
+        assert error.startswith("timeout: trial passed trial_timeout_s=1 and was killed after ")
+        assert error.endswith("(0/2 folds done)")
+        assert 1 <= trial.user_attrs["fit_seconds"] < 1 + 1.5  # killed inside its first fit
+    fast = [t for t in study.trials if t.user_attrs["model"] == "logistic_regression"]
+    assert [t.state for t in fast] == [TrialState.COMPLETE] * 2
+    assert wall < 2 * 2.5 + 10  # two killed trials, two fast ones, the runner's own work
+    assert live_children() <= before  # the trial process is gone with the runner
+    assert stats.names().count("airsweep.trial.finished.fail.random_forest.cpu.cpu") == 2
+
+
+def test_a_runner_interrupted_mid_fit_kills_its_trial_process_and_loses_the_trial(
+    study, make_config, iris_manifest, metrics
+):
+    class TaskTimeout(BaseException):  # as AirflowTaskTimeout, raised from SIGALRM
+        pass
+
+    def alarm(signum, frame):
+        raise TaskTimeout()
+
+    config = make_config(search_space={"random_forest": ENDLESS_FOREST}, trial_timeout_s=600)
+    before = live_children()
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, 1.0)
+    started = time.perf_counter()
+    try:
+        with pytest.raises(TaskTimeout):
+            run(config, iris_manifest, study, metrics)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert time.perf_counter() - started < 5
+    [trial] = study.trials
     assert trial.state == TrialState.FAIL
-    assert "over trial_timeout_s=30" in trial.user_attrs["error"]
-    assert len(fold_scores(trial)) == 1  # stopped after the first fold
+    assert trial.user_attrs["error"] == f"{WORKER_LOST}: interrupted TaskTimeout()"
+    assert live_children() <= before
+
+
+def test_a_trial_whose_process_dies_fails_alone_and_the_next_trial_gets_a_new_process(
+    study, make_config, iris_manifest, metrics, monkeypatch, tmp_path
+):
+    real_build = trials_module.build_pipeline
+    fits = tmp_path / "fits"  # fits run in trial processes: they write down where
+
+    def killed_once(*args, **kwargs):  # the OOM killer, say, in the first trial
+        first = not fits.exists()
+        with fits.open("a") as out:
+            out.write(f"{os.getpid()}\n")
+        if first:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real_build(*args, **kwargs)
+
+    monkeypatch.setattr(trials_module, "build_pipeline", killed_once)
+    summary = run(make_config(n_trials=2), iris_manifest, study, metrics)
+    assert (summary["failed"], summary["complete"]) == (1, 1)
+    first, second = study.trials
+    assert first.user_attrs["error"] == "trial process died: killed by SIGKILL"
+    assert second.state == TrialState.COMPLETE
+    pids = {int(pid) for pid in fits.read_text().split()}
+    assert len(pids) == 2 and os.getpid() not in pids
 
 
 def test_lost_trials_give_their_place_back_and_a_retry_takes_only_new_trials(
