@@ -13,10 +13,17 @@ the sweep's Optuna study (in Postgres) until the budget is spent, so workers
 added mid-sweep start the runners still waiting for a slot, and a dead
 worker's trials go back to the budget. Bad params or a bad dataset fail the
 run once, early, before any trial.
+
+Every task has an `execution_timeout`: a trial is killed at `trial_timeout_s`,
+and a task still running after `AIRSWEEP_RUNNER_TIMEOUT_H` hours (runners) or
+`AIRSWEEP_CONTROL_TIMEOUT_H` hours (the others; `airflow/airflow.env`) is failed
+and retried, so nothing holds a worker slot forever.
 """
 
 from __future__ import annotations
 
+import math
+import os
 from datetime import timedelta
 
 from airflow.sdk import Param, dag, get_current_context, task
@@ -24,9 +31,31 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from airsweep.config import PARAM_SCHEMAS
 
-DEFAULT_ARGS = {"retries": 2, "retry_delay": timedelta(seconds=5)}
+
+def _hours(name: str, default: float) -> timedelta:
+    """The environment setting ``name``, a positive number of hours (``default`` if unset)."""
+    raw = os.environ.get(name, "").strip()
+    try:
+        hours = float(raw) if raw else default
+    except ValueError:
+        hours = math.nan
+    if not (math.isfinite(hours) and hours > 0):
+        raise ValueError(f"{name}: expected a positive number of hours, got {raw!r}")
+    return timedelta(hours=hours)
+
+
+DEFAULT_ARGS = {
+    "retries": 2,
+    "retry_delay": timedelta(seconds=5),
+    "execution_timeout": _hours("AIRSWEEP_CONTROL_TIMEOUT_H", 6),
+}
 #: A runner killed with its worker is retried (and its lost trials go back to the budget).
-RUNNER_ARGS = {"retries": 3, "retry_delay": timedelta(seconds=2)}
+#: A runner runs trials until the budget is spent: its timeout is only a generous backstop.
+RUNNER_ARGS = {
+    "retries": 3,
+    "retry_delay": timedelta(seconds=2),
+    "execution_timeout": _hours("AIRSWEEP_RUNNER_TIMEOUT_H", 48),
+}
 PARAMS = {
     name: Param(spec["default"], **{k: v for k, v in spec.items() if k != "default"})
     for name, spec in PARAM_SCHEMAS.items()
@@ -58,19 +87,27 @@ def runners(planned: list) -> list:
 @task
 def run_trials(runner: dict, config: dict, manifest: dict, study_name: str) -> dict:
     """Take trials from the sweep's budget and run them until it is spent."""
+    from datetime import UTC, datetime
+
+    from airflow.sdk.exceptions import AirflowRescheduleException
+
     from airsweep import pipeline
+    from airsweep.shutdown import WorkerStopping
 
     ti = get_current_context()["ti"]
-    return pipeline.run_trials(
-        runner,
-        config,
-        manifest,
-        study_name,
-        run_id=ti.run_id,
-        map_index=ti.map_index,
-        try_number=ti.try_number,
-        queue=ti.task.queue,
-    )
+    try:
+        return pipeline.run_trials(
+            runner,
+            config,
+            manifest,
+            study_name,
+            run_id=ti.run_id,
+            map_index=ti.map_index,
+            try_number=ti.try_number,
+            queue=ti.task.queue,
+        )
+    except WorkerStopping:  # its worker is going down: run again on a live one, no retry used
+        raise AirflowRescheduleException(reschedule_date=datetime.now(UTC)) from None
 
 
 @task(trigger_rule="none_failed_min_one_success")
