@@ -288,7 +288,7 @@ def _build_param_schemas() -> dict[str, dict[str, Any]]:
             "type": "integer",
             "minimum": 1,
             "maximum": 86_400,
-            "description": "A trial running longer than this fails (checked after each fold).",
+            "description": "A trial running longer than this is killed, even mid-fit, and fails.",
         },
         "max_parallel": {
             "default": AUTO,

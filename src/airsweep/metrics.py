@@ -95,6 +95,13 @@ class Metrics:
             raise ValueError(f"state must be one of {TRIAL_STATES}, got {state!r}")
         self._send("incr", ("trial", "finished", state, model, queue, device), 1)
 
+    def trial_timed_out(self, model: str, queue: str, device: str) -> None:
+        """Count ``trial.timed_out.<model>.<queue>.<device>``: a trial killed at its timeout.
+
+        Such a trial also counts in ``trial.finished.fail``.
+        """
+        self._send("incr", ("trial", "timed_out", model, queue, device), 1)
+
     def trial_duration(self, model: str, queue: str, device: str, ms: float) -> None:
         """Time ``trial.duration.<model>.<queue>.<device>`` (fit time incl. CV, ms)."""
         self._send("timing", ("trial", "duration", model, queue, device), ms)

@@ -218,6 +218,7 @@ class TrialExecutor:
         self.metrics.trial_started(model, self.queue, self.device.used)
         started = clock()
         error = None
+        timed_out = False
         try:
             value = self._cross_validate_forked(trial, model, started)
             state = TrialState.COMPLETE
@@ -225,6 +226,8 @@ class TrialExecutor:
             state, value = TrialState.PRUNED, None
         except (TrialTimeoutError, ForkedError) as exc:  # the message is the error
             state, value, error = TrialState.FAIL, None, str(exc)
+            timed_out = isinstance(exc, TrialTimeoutError)
+            log.warning("trial %s (%s) failed: %s", trial.number, model, error)
         except Exception as exc:  # a failing trial must not fail the runner
             state, value, error = TrialState.FAIL, None, f"{type(exc).__name__}: {exc}"
         except BaseException as exc:  # interrupted (task timeout, kill): record, re-raise
@@ -234,7 +237,7 @@ class TrialExecutor:
             raise
         outcome = self._finish(trial, state, value, started, error)
         if not outcome.lost:
-            self._emit(model, state, value, outcome.fit_seconds)
+            self._emit(model, state, value, outcome.fit_seconds, timed_out)
         return outcome
 
     def fold_scores(self, model: str, params: dict[str, Any]) -> Iterator[float]:
@@ -327,7 +330,14 @@ class TrialExecutor:
             raise
         return Outcome(state, seconds, error)
 
-    def _emit(self, model: str, state: TrialState, value: float | None, seconds: float) -> None:
+    def _emit(
+        self,
+        model: str,
+        state: TrialState,
+        value: float | None,
+        seconds: float,
+        timed_out: bool,
+    ) -> None:
         """Send the trial's StatsD metrics.
 
         The study's best score is read back only when this trial beats the best
@@ -335,6 +345,8 @@ class TrialExecutor:
         """
         queue, device = self.queue, self.device.used
         self.metrics.trial_finished(STATE_NAMES[state], model, queue, device)
+        if timed_out:
+            self.metrics.trial_timed_out(model, queue, device)
         self.metrics.trial_duration(model, queue, device, seconds * 1000)
         if value is None:
             return

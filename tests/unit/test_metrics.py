@@ -8,6 +8,7 @@ def test_every_metric_name_matches_the_public_contract(metrics, stats):
     metrics.trial_finished("complete", "xgboost", "gpu", "cpu")
     metrics.trial_finished("fail", "random_forest", "cpu", "cpu")
     metrics.trial_finished("pruned", "random_forest", "cpu", "cpu")
+    metrics.trial_timed_out("random_forest", "cpu", "cpu")
     metrics.trial_duration("xgboost", "gpu", "gpu", 1234.5)
     metrics.trial_score("hpo_sweep__manual__2026-01-01T00:00:00+00:00", "xgboost", 0.97)
     metrics.best_score("hpo_sweep__manual__2026-01-01T00:00:00+00:00", -0.5)
@@ -28,6 +29,7 @@ def test_every_metric_name_matches_the_public_contract(metrics, stats):
         ("incr", "airsweep.trial.finished.complete.xgboost.gpu.cpu", 1),
         ("incr", "airsweep.trial.finished.fail.random_forest.cpu.cpu", 1),
         ("incr", "airsweep.trial.finished.pruned.random_forest.cpu.cpu", 1),
+        ("incr", "airsweep.trial.timed_out.random_forest.cpu.cpu", 1),
         ("timing", "airsweep.trial.duration.xgboost.gpu.gpu", 1234.5),
         ("gauge", f"airsweep.trial.score.{sweep}.xgboost", 0.97),
         ("gauge", f"airsweep.sweep.best_score.{sweep}", -0.5),

@@ -176,6 +176,7 @@ def test_a_trial_over_its_timeout_is_killed_mid_fit_and_the_runner_goes_on(
     assert stats.names().count("airsweep.trial.finished.fail.random_forest.cpu.cpu") == 2
 
 
+    assert stats.names().count("airsweep.trial.timed_out.random_forest.cpu.cpu") == 2
 def test_a_runner_interrupted_mid_fit_kills_its_trial_process_and_loses_the_trial(
     study, make_config, iris_manifest, metrics
 ):

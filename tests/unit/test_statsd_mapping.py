@@ -267,6 +267,10 @@ AIRSWEEP: dict[str, tuple[str, dict[str, str]]] = {
         "airsweep_trials_finished_total",
         {"state": "pruned", "model": "xgboost", "queue": "gpu", "device": "cpu"},
     ),
+    "airsweep.trial.timed_out.random_forest.cpu.cpu|c": (
+        "airsweep_trials_timed_out_total",
+        {"model": "random_forest", "queue": "cpu", "device": "cpu"},
+    ),
     "airsweep.trial.duration.xgboost.gpu.cuda|ms": (
         "airsweep_trial_duration_seconds",
         {"model": "xgboost", "queue": "gpu", "device": "cuda"},
