@@ -90,11 +90,15 @@ class Choice:
         model: The family the next trial must use, or ``None`` when the
             sampler chooses among the runner's families.
         reason: Why the runner may not take one (``take`` false).
+        wait: ``take`` is false only because trials still running use the budget:
+            one of them may yet be lost with its worker and give its place back,
+            so the runner should ask again rather than end.
     """
 
     take: bool
     model: str | None = None
     reason: str = ""
+    wait: bool = False
 
 
 def choose(
@@ -117,17 +121,20 @@ def choose(
 
     Returns:
         ``take`` false once the counted trials reach ``n_trials`` (or, under
-        ``"even"``, once this queue's families reached their quotas). Else the
+        ``"even"``, once this queue's families reached their quotas), with
+        ``wait`` true while some of them are still running. Else the
         family with the fewest counted trials when one is below its quota
         (``"even"``) or its minimum (``"adaptive"``); a single family is always
         forced; otherwise ``model`` is ``None`` and the sampler chooses.
     """
+    pending = used.running > 0
     if used.used >= n_trials:
-        return Choice(False, reason="budget spent")
+        return Choice(False, reason="budget spent", wait=pending)
     if model_budget == "even":
         open_models = [m for m in models if used.by_model[m] < quotas.get(m, 0)]
         if not open_models:
-            return Choice(False, reason="this queue's families reached their quotas")
+            reason = "this queue's families reached their quotas"
+            return Choice(False, reason=reason, wait=pending)
         return Choice(True, min(open_models, key=lambda m: used.by_model[m]))
     if len(models) == 1:
         return Choice(True, models[0])

@@ -56,10 +56,14 @@ def _run_worker(argv: tuple[str, ...], env: dict[str, str], kind: str) -> int:
     scikit-learn, pandas, Optuna and airsweep imported and Optuna's storage
     code initialized (about 12 s per task on a small host otherwise;
     docs/benchmarks.md). The worker also announces whether it has a usable
-    CUDA device (:func:`announce_cuda`).
+    CUDA device (:func:`announce_cuda`), and tells its runners when it begins
+    to shut down (:mod:`airsweep.shutdown`).
     """
+    from airsweep.shutdown import prepare_stop_file
+
     os.environ.update(env)
     announce_cuda(kind)
+    prepare_stop_file()  # runners hand their budget back when the worker shuts down
     importlib.import_module("airsweep.pipeline").warm_up()  # for the forked task processes
     from airflow.__main__ import main as airflow_main
 

@@ -14,8 +14,11 @@ pool lets as many run at once as its workers have slots), and each one loops:
    ``trial_timeout_s``) and tell (:class:`airsweep.trials.TrialExecutor`),
    heartbeating meanwhile.
 
-A runner ends when the budget has no place left: the counted trials (finished
-or running) reach ``n_trials``. A worker added mid-sweep starts the runners
+A runner ends when the budget has no place left: the counted trials reach
+``n_trials``. While some of them are still running it waits and looks again
+every second rather than ending, because a running trial may yet be lost with
+its worker and give its place back: the last runners standing take it, so a
+sweep never ends short of its budget. A worker added mid-sweep starts the runners
 still waiting for a pool slot; a runner that starts after the budget is spent
 ends after one count. A retried runner simply takes new trials: it never
 re-runs a finished one. A trial whose runner died is failed as lost by the
@@ -49,6 +52,7 @@ from airsweep.liveness import (
 from airsweep.metrics import Metrics
 from airsweep.models.base import CPU, GPU
 from airsweep.models.device import resolve_device
+from airsweep.shutdown import WorkerStopping, worker_stopping
 from airsweep.study import make_sampler
 from airsweep.study_lock import StudyLock
 from airsweep.trials import STATE_NAMES, Device, TrialExecutor
@@ -57,6 +61,8 @@ log = logging.getLogger(__name__)
 
 #: Monotonic clock of the runner (replaceable in tests).
 clock = time.perf_counter
+#: Seconds between two looks at the budget while trials still running use all of it.
+WAIT_POLL_S = 1.0
 #: Study user attr set once the finished trials that count reach ``n_trials``: final, so a
 #: runner that starts later ends without reading the study's trials (seconds on big studies).
 BUDGET_SPENT = "budget_spent"
@@ -177,7 +183,14 @@ class Runner:
         with contextlib.ExitStack() as stack:
             stack.enter_context(threadpool_limits(limits=ctx.n_jobs))  # the trial process's too
             while True:
+                if worker_stopping():  # make down, scale down: hand the budget back
+                    raise WorkerStopping(
+                        f"{ctx.worker} is shutting down; the runner is rescheduled"
+                    )
                 taken = Choice(False, reason="budget spent") if spent else self.take()
+                if isinstance(taken, Choice) and taken.wait:  # a running trial may be lost
+                    time.sleep(WAIT_POLL_S)
+                    continue
                 if isinstance(taken, Choice):
                     stop_reason = taken.reason
                     break

@@ -36,6 +36,16 @@ def test_no_trial_is_taken_once_the_counted_trials_reach_the_budget():
     assert choose(full, 9, ["rf"], "adaptive", {"rf": 9}, 2).take is True
 
 
+def test_a_runner_waits_while_running_trials_hold_the_last_places():
+    running = Usage(finished=6, running=2, by_model=Counter({"rf": 8}))
+    done = Usage(finished=8, by_model=Counter({"rf": 8}))
+    assert choose(running, 8, ["rf"], "adaptive", {}, 2).wait is True
+    assert choose(done, 8, ["rf"], "adaptive", {}, 2).wait is False
+    quotas = {"rf": 4, "lr": 4}
+    assert choose(running, 16, ["rf"], "even", quotas, 1).wait is True
+    assert choose(done, 16, ["rf"], "even", quotas, 1).wait is False
+
+
 @pytest.mark.parametrize(
     ("by_model", "expected"),
     [

@@ -9,12 +9,14 @@ import psutil
 import pytest
 from optuna.trial import TrialState
 
+from airsweep import runner as runner_module
 from airsweep import trials as trials_module
 from airsweep.budget import WORKER_LOST, Choice
 from airsweep.data import prepare_dataset
 from airsweep.models.device import GpuUnavailableError, cuda_status
 from airsweep.report import fold_scores
 from airsweep.runner import Runner, RunnerContext, family_param
+from airsweep.shutdown import STOP_FILE_ENV, WorkerStopping
 from airsweep.study_lock import ThreadStudyLock
 
 
@@ -174,9 +176,9 @@ def test_a_trial_over_its_timeout_is_killed_mid_fit_and_the_runner_goes_on(
     assert wall < 2 * 2.5 + 10  # two killed trials, two fast ones, the runner's own work
     assert live_children() <= before  # the trial process is gone with the runner
     assert stats.names().count("airsweep.trial.finished.fail.random_forest.cpu.cpu") == 2
-
-
     assert stats.names().count("airsweep.trial.timed_out.random_forest.cpu.cpu") == 2
+
+
 def test_a_runner_interrupted_mid_fit_kills_its_trial_process_and_loses_the_trial(
     study, make_config, iris_manifest, metrics
 ):
@@ -241,6 +243,50 @@ def test_lost_trials_give_their_place_back_and_a_retry_takes_only_new_trials(
     assert summary["trials"] == 3  # 4 counted: the finished one and 3 new
     counted = [t for t in study.trials if t.state == TrialState.COMPLETE]
     assert len(counted) == 4 and len(study.trials) == 5
+
+
+def test_a_runner_waits_for_running_trials_and_takes_the_place_of_a_lost_one(
+    study, make_config, iris_manifest, metrics, monkeypatch
+):
+    monkeypatch.setattr(runner_module, "WAIT_POLL_S", 0.05)
+    done = study.ask()
+    done.set_user_attr("model", "random_forest")
+    study.tell(done, 0.5)
+    elsewhere = study.ask()  # running on another worker: the budget (2) is fully used
+    elsewhere.set_user_attr("model", "random_forest")
+    summaries = []
+    waiting = threading.Thread(
+        target=lambda: summaries.append(run(make_config(n_trials=2), iris_manifest, study, metrics))
+    )
+    waiting.start()
+    time.sleep(0.5)
+    assert waiting.is_alive(), "the runner ended while a running trial held the last place"
+    elsewhere.set_user_attr("error", f"{WORKER_LOST}: no heartbeat for 20s")  # its worker died
+    study.tell(elsewhere, state=TrialState.FAIL)
+    waiting.join(timeout=60)
+    assert summaries[0]["trials"] == 1
+    assert [t.state for t in study.trials] == [
+        TrialState.COMPLETE,
+        TrialState.FAIL,
+        TrialState.COMPLETE,
+    ]
+
+
+def test_a_runner_whose_worker_shuts_down_stops_before_its_next_trial(
+    study, make_config, iris_manifest, metrics, monkeypatch, tmp_path
+):
+    stop_file = tmp_path / "worker.stopping"
+    monkeypatch.setenv(STOP_FILE_ENV, str(stop_file))
+    real_suggest = trials_module.suggest
+
+    def shutdown_during_the_first_trial(trial, model, space):
+        stop_file.touch()
+        return real_suggest(trial, model, space)
+
+    monkeypatch.setattr(trials_module, "suggest", shutdown_during_the_first_trial)
+    with pytest.raises(WorkerStopping, match="shutting down"):
+        run(make_config(n_trials=5), iris_manifest, study, metrics)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE]  # finished, then stopped
 
 
 def test_runners_on_threads_never_take_more_or_fewer_than_the_budget(

@@ -341,7 +341,13 @@ def scale(
 
 
 def down(cfg: ClusterConfig, out: Printer = print) -> None:
-    """Stop every component (workers warm-shutdown) and supervisord; keep all data."""
+    """Stop every component and supervisord; keep all data.
+
+    Workers shut down warm: their runners finish the trial they run, hand the
+    rest of the budget back and are rescheduled (:mod:`airsweep.shutdown`), so
+    a sweep interrupted by ``down`` goes on after ``up``. The api-server stops
+    after the other Airflow components, since those runners report through it.
+    """
     sup = Supervisor(cfg)
     if not sup.running():
         out("cluster is not running")
@@ -350,8 +356,14 @@ def down(cfg: ClusterConfig, out: Printer = print) -> None:
     running = set(sup.states())
     for phase in reversed(PHASES):
         names = [p.name for p in known if p.phase == phase and p.name in running]
-        out(f"stopping {phase}: {', '.join(names) or 'nothing'} ...")
-        sup.stop(names)
+        # The api-server goes last: stopping workers' runners report through it.
+        for group in (
+            [n for n in names if n != "api-server"],
+            [n for n in names if n == "api-server"],
+        ):
+            if group:
+                out(f"stopping {phase}: {', '.join(group)} ...")
+                sup.stop(group)
     sup.shutdown()
     out("cluster stopped; data kept in " + str(cfg.home))
 
