@@ -6,11 +6,11 @@ from typing import Any
 
 from sklearn.metrics import get_scorer
 
-from airsweep.config import METRICS
+from airsweep.config.metrics import METRICS
 
 
 def score(estimator: Any, X: Any, y: Any, metric: str) -> float:
-    """Score ``estimator`` on ``(X, y)`` with a metric of :data:`airsweep.config.METRICS`.
+    """Score ``estimator`` on ``(X, y)`` with a metric of :data:`airsweep.config.metrics.METRICS`.
 
     Losses are returned positive (rmse, mae, log_loss: lower is better).
     ``roc_auc`` on more than two classes is the one-vs-rest macro average.
