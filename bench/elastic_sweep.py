@@ -273,7 +273,7 @@ def optuna_worker(spec_path: Path) -> int:
     from threadpoolctl import threadpool_limits
 
     from airsweep.config import SweepConfig
-    from airsweep.study import make_pruner, make_sampler
+    from airsweep.search import make_pruner, make_sampler
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     config = SweepConfig.from_dict(spec["config"])
@@ -283,7 +283,7 @@ def optuna_worker(spec_path: Path) -> int:
         direction=spec["direction"],
         load_if_exists=True,
         sampler=make_sampler(config, stream=f"optuna/{spec['index']}"),
-        pruner=make_pruner(),
+        pruner=make_pruner(config),
     )
     objective = Objective(spec["manifest"], config, spec["n_jobs"])
     with threadpool_limits(limits=spec["n_jobs"]):

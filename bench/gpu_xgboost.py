@@ -163,7 +163,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     from airsweep.metrics import Metrics
     from airsweep.report import fold_scores
     from airsweep.runner import Runner, RunnerContext
-    from airsweep.study import make_sampler
+    from airsweep.search import make_sampler
     from airsweep.study_lock import ThreadStudyLock
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -268,10 +268,10 @@ def time_trials(manifest: dict[str, Any], config: Any, n_jobs: int, count: int) 
     import optuna
     from threadpoolctl import threadpool_limits
 
-    from airsweep.study import make_pruner, make_sampler
+    from airsweep.search import make_pruner, make_sampler
 
     study = optuna.create_study(
-        direction=manifest["direction"], sampler=make_sampler(config), pruner=make_pruner()
+        direction=manifest["direction"], sampler=make_sampler(config), pruner=make_pruner(config)
     )
     objective = Objective(manifest, config, n_jobs)
     with threadpool_limits(limits=n_jobs):
@@ -323,7 +323,7 @@ def run_optuna(
     import optuna
     from threadpoolctl import threadpool_limits
 
-    from airsweep.study import make_pruner, make_sampler
+    from airsweep.search import make_pruner, make_sampler
 
     params = sweep_params(rows, args.n_trials, args.cv_folds, args.n_estimators_spread)
     manifest, config = prepare_local(params, workdir)
@@ -334,7 +334,7 @@ def run_optuna(
         study_name=f"bench_sweep_overhead_{datetime.now(UTC):%Y%m%dT%H%M%S%f}" if use_db else None,
         direction=manifest["direction"],
         sampler=make_sampler(config),
-        pruner=make_pruner(),
+        pruner=make_pruner(config),
     )
     load = os.getloadavg()[0]
     with threadpool_limits(limits=n_jobs):

@@ -1,53 +1,136 @@
-"""Pruning checks between the CV folds of a trial, reading the study once per trial.
+"""Pruning checks between the CV folds of a trial, among trials of the same model family.
 
-``optuna.Trial.should_prune`` reads the running trial and every completed trial
-back from the storage at each call: two reads, about 20 ms of mostly client CPU
-per fold on the cluster's Postgres (docs/benchmarks.md). :class:`FoldPruner`
-reads the completed trials once, when its trial starts, keeps the trial's own
-intermediate values, and applies the study's pruner to that snapshot. Trials
-that complete while the trial runs are not seen, which barely moves a median
-over the study.
+A sweep's families share one study, and their scores are not comparable: a
+``random_forest`` trial below the median of all trials may be a good forest.
+:class:`FoldPruner` gives the study's pruner (:func:`airsweep.search.make_pruner`)
+a study that holds only the trial's own family, and reads it once per trial:
+``optuna.Trial.should_prune`` reads the running trial and every completed
+trial back from the storage at each call, about 20 ms of mostly client CPU per
+fold on the cluster's Postgres (docs/benchmarks.md). Trials that finish, or
+reach a rung, while the trial runs are not seen, which barely moves a median
+or a rung over the study.
+
+The family's study is an ``optuna.Study`` over :class:`_FamilyStorage`, so a
+pruner can read it as it reads any study (Optuna's median, percentile,
+successive-halving and hyperband pruners read ``direction`` and
+``get_trials``; successive halving writes each rung a trial completes as a
+trial system attr, which goes to the real storage, so runners on other workers
+see it). This needs two private attributes of Optuna, read here only:
+``Study._study_id`` and ``Trial._trial_id``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Container, Sequence
+from typing import Any
 
 import optuna
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 
-class _CompletedTrials:
-    """What a percentile pruner reads from a study: its direction and completed trials."""
+class _FamilyStorage:
+    """The storage a family's study reads: a snapshot of the family's trials.
 
-    def __init__(self, direction: StudyDirection, trials: Sequence[FrozenTrial]) -> None:
-        self.direction = direction
+    Every other call goes to the real storage; a system attr set on the
+    running trial is also kept in ``system_attrs`` (the running trial's own
+    copy, read by the next pruning check).
+
+    Args:
+        storage: The sweep study's storage.
+        study_id: The sweep study's id in ``storage``.
+        directions: The sweep study's directions.
+        trials: The family's trials other than the running one.
+        trial_id: The running trial's id in ``storage``.
+        system_attrs: The running trial's system attrs, updated in place.
+    """
+
+    def __init__(
+        self,
+        storage: optuna.storages.BaseStorage,
+        study_id: int,
+        directions: Sequence[StudyDirection],
+        trials: Sequence[FrozenTrial],
+        trial_id: int,
+        system_attrs: dict[str, Any],
+    ) -> None:
+        self._storage = storage
+        self._study_id = study_id
+        self._directions = list(directions)
         self._trials = trials
+        self._trial_id = trial_id
+        self._system_attrs = system_attrs
 
-    def get_trials(
-        self, deepcopy: bool = True, states: Container[TrialState] | None = None
+    def get_study_id_from_name(self, study_name: str) -> int:
+        """The sweep study's id (no storage read)."""
+        return self._study_id
+
+    def get_study_directions(self, study_id: int) -> list[StudyDirection]:
+        """The sweep study's directions (no storage read)."""
+        return list(self._directions)
+
+    def get_all_trials(
+        self,
+        study_id: int,
+        deepcopy: bool = True,
+        states: Container[TrialState] | None = None,
     ) -> list[FrozenTrial]:
         """The snapshot's trials in ``states`` (never copied: they are read-only here)."""
         return [t for t in self._trials if states is None or t.state in states]
+
+    def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
+        """Write a trial system attr to the real storage (a pruner's rung)."""
+        self._storage.set_trial_system_attr(trial_id, key, value)
+        if trial_id == self._trial_id:
+            self._system_attrs[key] = value
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._storage, name)
+
+
+def family_study(study: optuna.Study, trial: optuna.Trial, family: str) -> optuna.Study:
+    """Return the study a pruner sees for ``trial``: the trials of ``family`` only.
+
+    Args:
+        study: The sweep's study.
+        trial: The running trial, just asked from ``study``.
+        family: The trial's model family (each trial's ``model`` user attr).
+
+    Returns:
+        A study named like ``study`` over :class:`_FamilyStorage`: the family's
+        trials other than ``trial`` as they are now, in every state.
+    """
+    trials = [
+        t
+        for t in study.get_trials(deepcopy=False)
+        if t.user_attrs.get("model") == family and t.number != trial.number
+    ]
+    storage = _FamilyStorage(
+        study._storage, study._study_id, study.directions, trials, trial._trial_id, {}
+    )
+    return optuna.Study(
+        study_name=study.study_name,
+        storage=storage,  # type: ignore[arg-type]
+        sampler=study.sampler,
+        pruner=study.pruner,
+    )
 
 
 class FoldPruner:
     """Report a trial's running CV score and decide whether to prune it.
 
-    The study's pruner (:func:`airsweep.study.make_pruner`: Optuna's
-    ``MedianPruner``) must read only ``direction`` and ``get_trials`` from the
-    study it is given, as Optuna's median and percentile pruners do.
+    The study's pruner compares the trial only with the trials of its model
+    family, as they were when the trial started (see the module docstring).
 
     Args:
         study: The sweep's study.
         trial: The running trial, just asked from ``study``.
+        family: The trial's model family.
     """
 
-    def __init__(self, study: optuna.Study, trial: optuna.Trial) -> None:
-        self._pruner = study.pruner
-        completed = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        self._snapshot = _CompletedTrials(study.direction, completed)
+    def __init__(self, study: optuna.Study, trial: optuna.Trial, family: str) -> None:
+        self._study = family_study(study, trial, family)
+        self._storage: _FamilyStorage = self._study._storage  # type: ignore[assignment]
         self._trial = trial
         self._values: dict[int, float] = {}
 
@@ -68,8 +151,8 @@ class FoldPruner:
             params={},
             distributions={},
             user_attrs={},
-            system_attrs={},
+            system_attrs=dict(self._storage._system_attrs),
             intermediate_values=dict(self._values),
-            trial_id=trial.number,  # not read by the pruner; the storage id is private
+            trial_id=self._storage._trial_id,
         )
-        return bool(self._pruner.prune(self._snapshot, running))  # type: ignore[arg-type]
+        return bool(self._study.pruner.prune(self._study, running))

@@ -52,8 +52,8 @@ from airsweep.liveness import (
 from airsweep.metrics import Metrics
 from airsweep.models.base import CPU, GPU
 from airsweep.models.device import resolve_device
+from airsweep.search import make_sampler
 from airsweep.shutdown import WorkerStopping, worker_stopping
-from airsweep.study import make_sampler
 from airsweep.study_lock import StudyLock
 from airsweep.trials import STATE_NAMES, Device, TrialExecutor
 

@@ -6,15 +6,13 @@ cluster); every runner loads it and runs ask-and-tell against it.
 
 from __future__ import annotations
 
-import hashlib
-import warnings
 from collections.abc import Mapping
 from typing import Any
 
 import optuna
 
 from airsweep.config import SweepConfig
-from airsweep.space import grid_search_space
+from airsweep.search import make_pruner, make_sampler
 
 Storage = str | optuna.storages.BaseStorage
 
@@ -31,61 +29,9 @@ MANIFEST_SUMMARY_KEYS = (
 )
 
 
-class _AskTellGridSampler(optuna.samplers.GridSampler):
-    """``GridSampler`` usable with ask-and-tell.
-
-    The stock sampler calls ``study.stop()`` in ``after_trial`` once the grid is
-    exhausted, which raises ``RuntimeError`` outside ``Study.optimize``, so the
-    last ``study.tell`` of a grid sweep would fail. There is no optimize loop to
-    stop here: the sweep's budget stops the runners.
-    """
-
-    def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
-        """Do nothing (see the class docstring)."""
-
-
 def study_name_for(dag_id: str, run_id: str) -> str:
     """Return the study name of a DAG run: ``"<dag_id>__<run_id>"``."""
     return f"{dag_id}__{run_id}"
-
-
-def make_sampler(config: SweepConfig, stream: str | None = None) -> optuna.samplers.BaseSampler:
-    """Return the sampler of a sweep.
-
-    Args:
-        config: The sweep config (``sampler`` and ``seed``).
-        stream: Optional name of a random stream (a runner and its try). TPE
-            and random samplers seeded with the same seed in every worker would
-            propose the same candidates in concurrent runners; a stream derives
-            a distinct, reproducible seed per runner. The grid sampler ignores
-            it: every process must shuffle the grid the same way.
-
-    Returns:
-        ``TPESampler(multivariate=True, group=True, constant_liar=True)``,
-        ``RandomSampler`` or a ``GridSampler`` over the sweep's finite space.
-        ``group=True`` makes the multivariate model real: each family's
-        parameters exist only in that family's trials, and TPE models each
-        such group jointly (without it, only parameters present in every trial
-        are modelled jointly, and there are none).
-    """
-    if config.sampler == "grid":
-        return _AskTellGridSampler(grid_search_space(config), seed=config.seed)
-    seed = config.seed
-    if stream is not None:
-        digest = hashlib.sha256(f"{config.seed}/{stream}".encode()).digest()
-        seed = int.from_bytes(digest[:4], "big")
-    if config.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    with warnings.catch_warnings():  # multivariate and group are "experimental" in Optuna
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.samplers.TPESampler(
-            seed=seed, multivariate=True, group=True, constant_liar=True
-        )
-
-
-def make_pruner() -> optuna.pruners.BasePruner:
-    """Return the pruner of every sweep: median of the running CV score per fold."""
-    return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0)
 
 
 def create_study(
@@ -142,5 +88,5 @@ def load_study(storage_url: Storage, study_name: str, config: SweepConfig) -> op
         study_name=study_name,
         storage=storage_url,
         sampler=make_sampler(config),
-        pruner=make_pruner(),
+        pruner=make_pruner(config),
     )

@@ -106,11 +106,12 @@ class _FoldReporter:
     Args:
         study: The sweep's study.
         trial: The running trial.
+        model: The trial's model family (pruning compares it with its family only).
         n_folds: Folds of the trial.
     """
 
-    def __init__(self, study: optuna.Study, trial: optuna.Trial, n_folds: int) -> None:
-        self._pruner = FoldPruner(study, trial)
+    def __init__(self, study: optuna.Study, trial: optuna.Trial, model: str, n_folds: int) -> None:
+        self._pruner = FoldPruner(study, trial, model)
         self._last = n_folds - 1
         self.scores: list[float] = []
         self.pruned = False
@@ -272,7 +273,7 @@ class TrialExecutor:
             ForkedError: A fold raised (``"<Type>: <message>"``) or the trial process died.
         """
         params = suggest(trial, model, self.space(model))
-        reporter = _FoldReporter(self.study, trial, len(self.folds))
+        reporter = _FoldReporter(self.study, trial, model, len(self.folds))
         timeout = self.config.trial_timeout_s
         try:
             self._process.run((model, params), timeout - (clock() - started), reporter)
@@ -297,7 +298,7 @@ class TrialExecutor:
             ValueError: A fold scored NaN or infinity.
         """
         params = suggest(trial, model, self.space(model))
-        reporter = _FoldReporter(self.study, trial, len(self.folds))
+        reporter = _FoldReporter(self.study, trial, model, len(self.folds))
         for fold_score in self.fold_scores(model, params):
             if not reporter(fold_score):
                 raise optuna.TrialPruned()

@@ -262,7 +262,7 @@ GRID_RF_FINITE = {
         ({"n_trials": 1}, "n_trials: 1 is fewer than the 2 models"),
         ({"cv_folds": 1}, "cv_folds: 1 is less than the minimum of 2"),
         ({"test_size": 0.9}, "test_size: 0.9 is greater than the maximum of 0.5"),
-        ({"sampler": "cmaes"}, "sampler: 'cmaes' is not one of"),
+        ({"sampler": "bayes"}, "sampler: 'bayes' is not one of"),
         ({"gpu_fallback": "maybe"}, "gpu_fallback: 'maybe' is not one of"),
         ({"model_budget": "greedy"}, "model_budget: 'greedy' is not one of"),
         ({"device": {"random_forest": "gpu"}}, "device.random_forest: random_forest has no GPU"),

@@ -3,7 +3,7 @@ import pytest
 
 from airsweep.config import SweepConfig
 from airsweep.space import grid_search_space
-from airsweep.study import create_study, load_study, make_sampler, study_name_for
+from airsweep.study import create_study, load_study, study_name_for
 
 GRID = {
     "sampler": "grid",
@@ -13,32 +13,8 @@ GRID = {
 }
 
 
-def first_params(sampler):
-    study = optuna.create_study(sampler=sampler)
-    trial = study.ask()
-    return trial.suggest_float("x", 0, 1), trial.suggest_int("y", 0, 10**6)
-
-
 def test_study_name():
     assert study_name_for("hpo_sweep", "manual__2026-01-01") == "hpo_sweep__manual__2026-01-01"
-
-
-def test_samplers_follow_the_config():
-    tpe = make_sampler(SweepConfig.from_params({}))
-    assert isinstance(tpe, optuna.samplers.TPESampler)
-    assert tpe._multivariate and tpe._constant_liar
-    assert isinstance(
-        make_sampler(SweepConfig.from_params({"sampler": "random"})), optuna.samplers.RandomSampler
-    )
-    assert isinstance(make_sampler(SweepConfig.from_params(GRID)), optuna.samplers.GridSampler)
-
-
-def test_streams_give_distinct_but_reproducible_seeds():
-    config = SweepConfig.from_params({"sampler": "random"})
-    a = first_params(make_sampler(config, stream="run/cpu/0/1"))
-    assert a == first_params(make_sampler(config, stream="run/cpu/0/1"))
-    assert a != first_params(make_sampler(config, stream="run/cpu/1/1"))
-    assert first_params(make_sampler(config)) == first_params(make_sampler(config))
 
 
 def test_create_is_idempotent_and_stores_config_and_manifest_summary(iris_config, iris_manifest):

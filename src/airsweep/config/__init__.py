@@ -13,10 +13,11 @@ Two layers of validation, one source of truth:
 One module per concern; this package re-exports their public names:
 
 * :mod:`~airsweep.config.schemas`: the Param JSON schemas (:data:`PARAM_SCHEMAS`),
-  sampler and budget choices, limits;
+  budget choices, limits;
 * :mod:`~airsweep.config.metrics`: the metric catalog and directions;
 * :mod:`~airsweep.config.datasets`: builtin and synthetic datasets, file suffixes;
 * :mod:`~airsweep.config.search_space`: search-space spec checks and grids;
+* :mod:`~airsweep.config.strategies`: samplers and pruners, their options and fit checks;
 * :mod:`~airsweep.config.sweep`: :class:`SweepConfig` and the cross-field checks;
 * :mod:`~airsweep.config.errors`: :class:`SweepConfigError`.
 
@@ -41,9 +42,9 @@ from airsweep.config.schemas import (
     MAX_TRIALS,
     MODEL_BUDGETS,
     PARAM_SCHEMAS,
-    SAMPLERS,
 )
 from airsweep.config.search_space import GRID_LIMIT, grid_space, grid_values, merged_space
+from airsweep.config.strategies import PRUNERS, SAMPLERS
 from airsweep.config.sweep import SweepConfig
 
 __all__ = [
@@ -60,6 +61,7 @@ __all__ = [
     "MODEL_BUDGETS",
     "MetricSpec",
     "PARAM_SCHEMAS",
+    "PRUNERS",
     "SAMPLERS",
     "SYNTHETIC",
     "SYNTHETIC_DEFAULTS",

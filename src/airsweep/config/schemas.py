@@ -17,11 +17,11 @@ from airsweep.config.datasets import BUILTIN_DATASETS, FILE_SUFFIXES, SYNTHETIC,
 from airsweep.config.errors import SweepConfigError
 from airsweep.config.metrics import METRICS
 from airsweep.config.search_space import spec_schema
+from airsweep.config.strategies import strategy_schemas
 from airsweep.csv_options import SCHEMA as CSV_OPTIONS_SCHEMA
 from airsweep.models.base import AUTO, DEVICES, TASK_TYPES
 from airsweep.models.registry import available_families, get_family
 
-SAMPLERS = ("tpe", "random", "grid")
 #: How the trial budget is shared among the model families (``model_budget``).
 MODEL_BUDGETS = ("adaptive", "even")
 
@@ -150,12 +150,7 @@ def _build_param_schemas() -> dict[str, dict[str, Any]]:
             "maximum": 0.5,
             "description": "Fraction of rows held out to score the refitted best model.",
         },
-        "sampler": {
-            "default": "tpe",
-            "type": "string",
-            "enum": list(SAMPLERS),
-            "description": "Optuna sampler: tpe, random, or grid (one model, finite space).",
-        },
+        **strategy_schemas(),
         "seed": {
             "default": 42,
             "type": "integer",

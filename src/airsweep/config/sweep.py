@@ -25,7 +25,8 @@ from airsweep.config.datasets import (
 from airsweep.config.errors import SweepConfigError
 from airsweep.config.metrics import metric_direction, metric_spec, resolve_metric
 from airsweep.config.schemas import PARAM_SCHEMAS, check_schema
-from airsweep.config.search_space import check_grid, merged_space
+from airsweep.config.search_space import merged_space
+from airsweep.config.strategies import check_strategies
 from airsweep.models.base import AUTO, CLASSIFICATION, CPU, GPU, REGRESSION, TASK_TYPES, Spec
 from airsweep.models.registry import get_family
 
@@ -57,6 +58,9 @@ class SweepConfig:
     max_parallel: int | str
     model_budget: str = "adaptive"
     csv_options: dict[str, Any] = field(default_factory=dict)
+    sampler_options: dict[str, Any] = field(default_factory=dict)
+    pruner: str = "median"
+    pruner_options: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> SweepConfig:
@@ -94,8 +98,7 @@ class SweepConfig:
             raise SweepConfigError(
                 f"n_trials: {values['n_trials']} is fewer than the {len(models)} models"
             )
-        if values["sampler"] == "grid":
-            check_grid(models, values["search_space"], task_types, values["n_trials"])
+        check_strategies({**values, "models": models}, task_types)
         return cls(**{**values, "models": models, "device": device})
 
     @classmethod

@@ -1,0 +1,175 @@
+"""Samplers and pruners: their names, option allow-lists, JSON schemas and fit checks.
+
+The ``sampler`` / ``sampler_options`` and ``pruner`` / ``pruner_options``
+params choose how a sweep proposes and stops trials. This module is the
+catalog (import-light: no Optuna); :mod:`airsweep.search` builds the Optuna
+objects from it. The schemas of the option objects accept every known option
+of every sampler (pruner); :func:`check_strategies` then refuses an option the
+chosen one does not take, a sampler that does not fit the search space, and a
+sampler whose dependency is not installed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from airsweep.config.errors import SweepConfigError
+from airsweep.config.search_space import check_grid, merged_space
+
+_COUNT = {"type": "integer", "minimum": 0, "maximum": 10_000}
+_BOOL = {"type": "boolean"}
+
+#: Every sampler option: its JSON schema.
+SAMPLER_OPTION_SCHEMAS: dict[str, dict[str, Any]] = {
+    "n_startup_trials": _COUNT,
+    "multivariate": _BOOL,
+    "constant_liar": _BOOL,
+    "sigma0": {"type": "number", "exclusiveMinimum": 0},
+    "qmc_type": {"type": "string", "enum": ["sobol", "halton"]},
+    "scramble": _BOOL,
+    "deterministic_objective": _BOOL,
+}
+
+#: Sampler name -> the options it takes (keyword arguments of its Optuna constructor).
+SAMPLER_OPTIONS: dict[str, tuple[str, ...]] = {
+    "tpe": ("n_startup_trials", "multivariate", "constant_liar"),
+    "random": (),
+    "grid": (),
+    "cmaes": ("n_startup_trials", "sigma0"),
+    "qmc": ("qmc_type", "scramble"),
+    "gp": ("n_startup_trials", "deterministic_objective"),
+}
+SAMPLERS = tuple(SAMPLER_OPTIONS)
+
+#: Samplers that model the intersection of the finished trials' parameters:
+#: the families of a sweep share no parameter, so they need a single model.
+ONE_MODEL_SAMPLERS = ("grid", "cmaes", "qmc", "gp")
+
+#: Sampler -> (Python module it needs, the package that provides it).
+SAMPLER_DEPENDENCIES: dict[str, tuple[str, str]] = {
+    "cmaes": ("cmaes", "cmaes"),
+    "qmc": ("scipy", "SciPy"),
+    "gp": ("torch", "PyTorch"),
+}
+
+#: Every pruner option: its JSON schema.
+PRUNER_OPTION_SCHEMAS: dict[str, dict[str, Any]] = {
+    "n_startup_trials": _COUNT,
+    "n_warmup_steps": _COUNT,
+    "interval_steps": {"type": "integer", "minimum": 1, "maximum": 10_000},
+    "percentile": {"type": "number", "minimum": 0, "maximum": 100},
+    "min_resource": {"type": "integer", "minimum": 1, "maximum": 10_000},
+    "reduction_factor": {"type": "integer", "minimum": 2, "maximum": 100},
+}
+
+_PERIODIC = ("n_startup_trials", "n_warmup_steps", "interval_steps")
+#: Pruner name -> the options it takes (keyword arguments of its Optuna constructor).
+PRUNER_OPTIONS: dict[str, tuple[str, ...]] = {
+    "none": (),
+    "median": _PERIODIC,
+    "percentile": ("percentile", *_PERIODIC),
+    "successive_halving": ("min_resource", "reduction_factor"),
+    "hyperband": ("min_resource", "reduction_factor"),
+}
+PRUNERS = tuple(PRUNER_OPTIONS)
+
+
+def strategy_schemas() -> dict[str, dict[str, Any]]:
+    """The Param schemas of ``sampler``, ``sampler_options``, ``pruner``, ``pruner_options``."""
+    return {
+        "sampler": {
+            "default": "tpe",
+            "type": "string",
+            "enum": list(SAMPLERS),
+            "description": (
+                "Optuna sampler: tpe, random, grid, cmaes, qmc or gp (grid, cmaes, qmc, "
+                "gp: one model)."
+            ),
+        },
+        "sampler_options": _options_schema(
+            SAMPLER_OPTION_SCHEMAS, "Options of the sampler (an allow-list per sampler)."
+        ),
+        "pruner": {
+            "default": "median",
+            "type": "string",
+            "enum": list(PRUNERS),
+            "description": (
+                "Optuna pruner, applied between CV folds among trials of the same model "
+                "family: none, median, percentile, successive_halving or hyperband."
+            ),
+        },
+        "pruner_options": _options_schema(
+            PRUNER_OPTION_SCHEMAS, "Options of the pruner (an allow-list per pruner)."
+        ),
+    }
+
+
+def _options_schema(options: Mapping[str, Any], description: str) -> dict[str, Any]:
+    return {
+        "default": {},
+        "type": "object",
+        "properties": dict(options),
+        "additionalProperties": False,
+        "description": description,
+    }
+
+
+def check_strategies(values: Mapping[str, Any], task_types: Sequence[str]) -> None:
+    """Check that the sampler and pruner take their options and fit the sweep.
+
+    Args:
+        values: The sweep params, schema-checked (``sampler``,
+            ``sampler_options``, ``pruner``, ``pruner_options``, ``models``,
+            ``search_space``, ``n_trials``).
+        task_types: The task types the sweep can resolve to.
+
+    Raises:
+        SweepConfigError: an option the chosen sampler (pruner) does not take;
+            a one-model sampler with several models; ``cmaes`` over a space
+            without an int or float range; a grid that cannot be enumerated;
+            a sampler whose dependency is not installed.
+    """
+    sampler, pruner = values["sampler"], values["pruner"]
+    _check_options("sampler", sampler, values["sampler_options"], SAMPLER_OPTIONS[sampler])
+    _check_options("pruner", pruner, values["pruner_options"], PRUNER_OPTIONS[pruner])
+    models, search_space = values["models"], values["search_space"]
+    if sampler == "grid":
+        check_grid(models, search_space, task_types, values["n_trials"])
+    elif sampler in ONE_MODEL_SAMPLERS and len(models) != 1:
+        raise SweepConfigError(
+            f"sampler: {sampler} models the parameters that every trial shares, and "
+            f"model families share none: it searches one model per sweep (got "
+            f"{len(models)} models); use tpe, or run one sweep per model"
+        )
+    if sampler == "cmaes":
+        model = models[0]
+        ranged = [
+            name
+            for task_type in task_types
+            for name, spec in merged_space(model, task_type, search_space.get(model)).items()
+            if spec["type"] != "categorical" and spec["low"] != spec["high"]
+        ]
+        if not ranged:
+            raise SweepConfigError(
+                f"sampler: cmaes models only int and float ranges, and every parameter of "
+                f"search_space.{model} is categorical or fixed; use tpe"
+            )
+    module, package = SAMPLER_DEPENDENCIES.get(sampler, (None, None))
+    if module is not None and importlib.util.find_spec(module) is None:
+        raise SweepConfigError(
+            f"sampler: {sampler} needs {package} ('{module}'), which is not installed "
+            "in this cluster; use tpe"
+        )
+
+
+def _check_options(
+    field: str, name: str, options: Mapping[str, Any], allowed: Sequence[str]
+) -> None:
+    for key in options:
+        if key not in allowed:
+            takes = ", ".join(allowed) or "none"
+            raise SweepConfigError(
+                f"{field}_options.{key}: not an option of {field} {name}; its options: {takes}"
+            )
