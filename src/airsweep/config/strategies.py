@@ -107,6 +107,7 @@ def strategy_schemas() -> dict[str, dict[str, Any]]:
 
 
 def _options_schema(options: Mapping[str, Any], description: str) -> dict[str, Any]:
+    """The schema of an options object: the known options, nothing else."""
     return {
         "default": {},
         "type": "object",
@@ -167,6 +168,7 @@ def check_strategies(values: Mapping[str, Any], task_types: Sequence[str]) -> No
 def _check_options(
     field: str, name: str, options: Mapping[str, Any], allowed: Sequence[str]
 ) -> None:
+    """Refuse the first key of ``<field>_options`` that sampler (pruner) ``name`` does not take."""
     for key in options:
         if key not in allowed:
             takes = ", ".join(allowed) or "none"

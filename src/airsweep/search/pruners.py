@@ -7,12 +7,14 @@ running mean score at step ``k``. The pruner is applied per model family by
 
 from __future__ import annotations
 
+from typing import Any
+
 import optuna
 
 from airsweep.config import SweepConfig
 
 #: Options the sweep sets when the user does not (Optuna's defaults otherwise).
-PRUNER_DEFAULTS: dict[str, dict[str, object]] = {
+PRUNER_DEFAULTS: dict[str, dict[str, Any]] = {
     "median": {"n_startup_trials": 5, "n_warmup_steps": 0},
     "percentile": {"percentile": 25.0},
     "successive_halving": {"min_resource": 1},
