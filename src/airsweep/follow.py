@@ -128,6 +128,7 @@ def final_report(client: AirflowClient, run_id: str) -> str:
         f"Best model : {summary['model']}  CV {summary['metric']} {summary['cv_score']:.4f}",
         f"Test score : {summary['metric']} {summary['test_score']:.4f} on the held-out split",
         f"Trials     : {summary['trials']}",
+        f"Stopped    : {summary.get('stop_reason') or 'not recorded'}",
         f"Data       : {data_changes(summary)}",
         f"Model      : {summary['model_uri']}",
         f"Model card : {summary['card_uri']}",

@@ -15,6 +15,7 @@ import optuna
 
 from airsweep.artifacts import ArtifactStore
 from airsweep.config import SweepConfig
+from airsweep.config.sweep import check_target_score
 from airsweep.data import prepare_dataset
 from airsweep.liveness import heartbeat_storage
 from airsweep.metrics import Metrics
@@ -82,6 +83,7 @@ def setup(
     cfg = SweepConfig.from_params(params)
     store = ArtifactStore(settings.artifact_uri)
     manifest = prepare_dataset(cfg, store, run_id, metrics=Metrics())
+    check_target_score(cfg.target_score, manifest["metric"], [manifest["task_type"]])
     name = study_name_for(dag_id, run_id)
     create_study(settings.optuna_storage, name, manifest["direction"], cfg, manifest)
     live = current_workers(broker_url) if broker_url else LiveWorkers()
@@ -141,8 +143,10 @@ def finalize(
     Returns:
         The summary: ``study_name``, ``model``, ``metric``, ``cv_score``,
         ``test_score``, ``model_uri``, ``card_uri``, ``promoted``, ``trials``
-        (counts by state), ``dropped_rows`` (rows of the dataset dropped before
-        the split, by reason), ``dropped_columns`` (column names, by reason),
+        (counts by state), ``stop_reason`` (why the sweep stopped taking
+        trials: its budget spent or the stopping rule that fired),
+        ``dropped_rows`` (rows of the dataset dropped before the split, by
+        reason), ``dropped_columns`` (column names, by reason),
         ``infinite_values`` (per column, made missing) and ``leaderboard`` (top 5).
 
     Raises:
@@ -173,6 +177,7 @@ def finalize(
         "card_uri": card["card_uri"],
         "promoted": card["promoted"],
         "trials": card["trials"],
+        "stop_reason": card["sweep"]["stop_reason"],
         "dropped_rows": card["dataset"]["dropped_rows"],
         "dropped_columns": card["dataset"]["dropped_columns"],
         "infinite_values": card["dataset"]["infinite_values"],

@@ -23,6 +23,10 @@ still waiting for a pool slot; a runner that starts after the budget is spent
 ends after one count. A retried runner simply takes new trials: it never
 re-runs a finished one. A trial whose runner died is failed as lost by the
 other runners (or by the runner's own retry) and taken again by whoever comes next.
+
+A runner also ends, without waiting for the running trials, once a stopping
+rule fired (:mod:`airsweep.stopping`): checked under the lock, the first reason
+is recorded in the study's ``stop_reason``, which every runner reads from then on.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ from airsweep.models.base import CPU, GPU
 from airsweep.models.device import resolve_device
 from airsweep.search import make_sampler
 from airsweep.shutdown import WorkerStopping, worker_stopping
+from airsweep.stopping import STARTED_AT, STOP_REASON, budget_spent, check_rules, has_rules
 from airsweep.study_lock import StudyLock
 from airsweep.trials import STATE_NAMES, Device, TrialExecutor
 
@@ -63,9 +68,8 @@ log = logging.getLogger(__name__)
 clock = time.perf_counter
 #: Seconds between two looks at the budget while trials still running use all of it.
 WAIT_POLL_S = 1.0
-#: Study user attr set once the finished trials that count reach ``n_trials``: final, so a
-#: runner that starts later ends without reading the study's trials (seconds on big studies).
-BUDGET_SPENT = "budget_spent"
+#: Wall clock of the stopping rules: the same on every worker (replaceable in tests).
+wall_clock = time.time
 
 
 def family_param(queue: str) -> str:
@@ -179,7 +183,9 @@ class Runner:
         outcomes: Counter[str] = Counter()
         fit_seconds = 0.0
         executor: TrialExecutor | None = None  # built at the first trial: idle runners end fast
-        spent = bool(self.study.user_attrs.get(BUDGET_SPENT))  # one read of the study's attrs
+        # One read of the study's attrs: a runner that starts after the sweep stopped (its
+        # budget spent or a stopping rule fired) ends without reading the study's trials.
+        stopped = self.study.user_attrs.get(STOP_REASON)
         with contextlib.ExitStack() as stack:
             stack.enter_context(threadpool_limits(limits=ctx.n_jobs))  # the trial process's too
             while True:
@@ -187,7 +193,7 @@ class Runner:
                     raise WorkerStopping(
                         f"{ctx.worker} is shutting down; the runner is rescheduled"
                     )
-                taken = Choice(False, reason="budget spent") if spent else self.take()
+                taken = Choice(False, reason=stopped) if stopped else self.take()
                 if isinstance(taken, Choice) and taken.wait:  # a running trial may be lost
                     time.sleep(WAIT_POLL_S)
                     continue
@@ -235,8 +241,10 @@ class Runner:
     def take(self) -> tuple[optuna.Trial, str] | Choice:
         """Take the next trial from the budget, or say why there is none.
 
-        Under the study lock: count, choose, ask, first heartbeat, ``placement``
-        and, when the family is forced, ``model``. A family the sampler chooses
+        Under the study lock: the stopping rules (the recorded ``stop_reason``,
+        else :func:`airsweep.stopping.check_rules`, recording the reason when
+        one fires), count, choose, ask, first heartbeat, ``placement`` and,
+        when the family is forced, ``model``. A family the sampler chooses
         is suggested (and recorded) after the lock is released: only forced
         families need counting, and sampling reads every finished trial.
 
@@ -248,7 +256,21 @@ class Runner:
         self._fail_lost_trials()
         config = self.config
         with self.lock:
-            used = usage(self.study.get_trials(deepcopy=False))
+            rules = has_rules(config)
+            attrs = self.study.user_attrs if rules else {}
+            if STOP_REASON in attrs:  # a rule fired: the sweep takes no more trials
+                return Choice(False, reason=attrs[STOP_REASON])
+            trials = self.study.get_trials(deepcopy=False)
+            used = usage(trials)
+            self.metrics.budget_left(self.study.study_name, config.n_trials - used.used)
+            if rules and used.finished < config.n_trials:
+                direction = self.study.direction.name.lower()
+                now = wall_clock()
+                reason = check_rules(trials, used, config, direction, attrs[STARTED_AT], now)
+                if reason is not None:  # recorded once: later takes end on the attr above
+                    log.warning("the sweep stops taking trials: %s", reason)
+                    self.study.set_user_attr(STOP_REASON, reason)
+                    return Choice(False, reason=reason)
             choice = choose(
                 used,
                 config.n_trials,
@@ -257,10 +279,9 @@ class Runner:
                 config.trials_per_model(),
                 config.min_trials_per_model(),
             )
-            self.metrics.budget_left(self.study.study_name, config.n_trials - used.used)
             if not choice.take:
-                if used.finished >= config.n_trials:
-                    self.study.set_user_attr(BUDGET_SPENT, True)
+                if used.finished >= config.n_trials:  # final: later runners read only this
+                    self.study.set_user_attr(STOP_REASON, budget_spent(config.n_trials))
                 return choice
             several = len(self.models) > 1
             param = family_param(self.context.queue)

@@ -30,6 +30,7 @@ from airsweep.registry import ModelRegistry
 from airsweep.report import cv_std, placement, sweep_timing
 from airsweep.settings import get_settings
 from airsweep.space import model_params
+from airsweep.stopping import STOP_REASON
 
 #: Distributions whose versions go into the model card.
 VERSIONED_PACKAGES = ("scikit-learn", "xgboost", "optuna", "pandas", "numpy")
@@ -132,7 +133,7 @@ def finalize_best(
             "classes": manifest["classes"],
         },
         "trials": _trial_counts(study),
-        "sweep": sweep_timing(study),
+        "sweep": {**sweep_timing(study), "stop_reason": study.user_attrs.get(STOP_REASON)},
         "best_trial": {
             "number": best.number,
             "hostname": where.get("hostname"),

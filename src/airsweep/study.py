@@ -6,6 +6,7 @@ cluster); every runner loads it and runs ask-and-tell against it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,6 +14,7 @@ import optuna
 
 from airsweep.config import SweepConfig
 from airsweep.search import make_pruner, make_sampler
+from airsweep.stopping import record_start
 
 Storage = str | optuna.storages.BaseStorage
 
@@ -44,7 +46,9 @@ def create_study(
     """Create the sweep's study, or keep the existing one (idempotent under retries).
 
     The config (and a summary of the manifest, when given) are stored as study
-    user attrs ``config`` and ``manifest``.
+    user attrs ``config`` and ``manifest``; the creation time as
+    :data:`airsweep.stopping.STARTED_AT` (kept by a retry: the sweep's clock
+    for ``timeout_s``).
 
     Args:
         storage_url: Optuna storage URL (or storage object, for tests).
@@ -67,6 +71,7 @@ def create_study(
         raise ValueError(
             f"study {study_name!r} already exists with direction {existing}, not {direction}"
         )
+    record_start(study, time.time())
     study.set_user_attr("config", config.to_dict())
     if manifest is not None:
         summary = {key: manifest[key] for key in MANIFEST_SUMMARY_KEYS if key in manifest}

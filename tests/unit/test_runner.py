@@ -107,7 +107,8 @@ def test_a_runner_started_after_the_budget_is_spent_ends_at_once_without_loading
         raise AssertionError("an idle runner must not load the dataset")
 
     monkeypatch.setattr(trials_module, "load_split", no_data)
-    assert study.user_attrs["budget_spent"] is True  # set by the runner that found it spent
+    # Set by the runner that found it spent:
+    assert study.user_attrs["stop_reason"] == "budget spent (n_trials=4)"
 
     def no_trials(*args, **kwargs):
         raise AssertionError("a runner started after the budget was spent must not read trials")
@@ -116,7 +117,7 @@ def test_a_runner_started_after_the_budget_is_spent_ends_at_once_without_loading
     started = time.perf_counter()
     summary = run(iris_config, iris_manifest, study, metrics, map_index=1)
     assert time.perf_counter() - started < 1.0
-    assert (summary["trials"], summary["stop_reason"]) == (0, "budget spent")
+    assert (summary["trials"], summary["stop_reason"]) == (0, "budget spent (n_trials=4)")
     monkeypatch.undo()
     assert ("incr", "airsweep.runner.finished.cpu.worker-cpu-1.idle", 1) in stats.calls
     assert len(study.trials) == 4

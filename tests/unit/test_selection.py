@@ -91,6 +91,7 @@ def test_finalize_refits_scores_and_stores_a_loadable_model(
     assert card["best_trial"]["number"] == best.number
     assert card["best_trial"]["worker"] == "w1" and card["best_trial"]["device"] == "cpu"
     assert card["sweep"]["wall_seconds"] >= 0
+    assert card["sweep"]["stop_reason"] == "budget spent (n_trials=2)"
     assert set(card["versions"]) == {
         "python",
         "scikit-learn",

@@ -27,25 +27,29 @@ class MetricSpec:
         direction: ``"maximize"`` or ``"minimize"``.
         scorer: Name of the scikit-learn scorer computing it (``neg_*`` scorers
             are negated back, so stored values are in the metric's own units).
+        low: The lowest value the metric can take, ``None`` when unbounded.
+        high: The highest value the metric can take, ``None`` when unbounded.
     """
 
     name: str
     task_type: str
     direction: str
     scorer: str
+    low: float | None = None
+    high: float | None = None
 
 
 METRICS: dict[str, MetricSpec] = {
     spec.name: spec
     for spec in (
-        MetricSpec("accuracy", CLASSIFICATION, MAXIMIZE, "accuracy"),
-        MetricSpec("balanced_accuracy", CLASSIFICATION, MAXIMIZE, "balanced_accuracy"),
-        MetricSpec("f1_macro", CLASSIFICATION, MAXIMIZE, "f1_macro"),
-        MetricSpec("roc_auc", CLASSIFICATION, MAXIMIZE, "roc_auc"),
-        MetricSpec("log_loss", CLASSIFICATION, MINIMIZE, "neg_log_loss"),
-        MetricSpec("rmse", REGRESSION, MINIMIZE, "neg_root_mean_squared_error"),
-        MetricSpec("mae", REGRESSION, MINIMIZE, "neg_mean_absolute_error"),
-        MetricSpec("r2", REGRESSION, MAXIMIZE, "r2"),
+        MetricSpec("accuracy", CLASSIFICATION, MAXIMIZE, "accuracy", 0, 1),
+        MetricSpec("balanced_accuracy", CLASSIFICATION, MAXIMIZE, "balanced_accuracy", 0, 1),
+        MetricSpec("f1_macro", CLASSIFICATION, MAXIMIZE, "f1_macro", 0, 1),
+        MetricSpec("roc_auc", CLASSIFICATION, MAXIMIZE, "roc_auc", 0, 1),
+        MetricSpec("log_loss", CLASSIFICATION, MINIMIZE, "neg_log_loss", 0),
+        MetricSpec("rmse", REGRESSION, MINIMIZE, "neg_root_mean_squared_error", 0),
+        MetricSpec("mae", REGRESSION, MINIMIZE, "neg_mean_absolute_error", 0),
+        MetricSpec("r2", REGRESSION, MAXIMIZE, "r2", high=1),
     )
 }
 

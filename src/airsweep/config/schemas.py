@@ -28,6 +28,8 @@ MODEL_BUDGETS = ("adaptive", "even")
 MAX_TRIALS = 10_000
 #: Most runners (mapped trial tasks) per queue; ``[core] max_map_length`` is above it.
 MAX_RUNNERS = 256
+#: Longest ``timeout_s`` of a sweep: 30 days.
+MAX_SWEEP_TIMEOUT_S = 30 * 86_400
 
 
 def _build_param_schemas() -> dict[str, dict[str, Any]]:
@@ -184,6 +186,34 @@ def _build_param_schemas() -> dict[str, dict[str, Any]]:
             "description": (
                 "adaptive: the sampler chooses the family of each trial once every family "
                 "has its minimum of trials; even: n_trials split evenly among the models."
+            ),
+        },
+        "timeout_s": {
+            "default": None,
+            "type": ["integer", "null"],
+            "minimum": 1,
+            "maximum": MAX_SWEEP_TIMEOUT_S,
+            "description": (
+                "Stop taking trials this many seconds after the sweep started; running "
+                "trials finish and the best one is stored. null: no time limit."
+            ),
+        },
+        "patience": {
+            "default": None,
+            "type": ["integer", "null"],
+            "minimum": 1,
+            "maximum": MAX_TRIALS,
+            "description": (
+                "Stop taking trials after this many finished trials in a row did not "
+                "improve the best value. null: off."
+            ),
+        },
+        "target_score": {
+            "default": None,
+            "type": ["number", "null"],
+            "description": (
+                "Stop taking trials once the best value reaches this score (>= for a "
+                "maximized metric, <= for a minimized one). null: off."
             ),
         },
     }

@@ -10,6 +10,7 @@ cross-field checks (task types, devices, trials per model) live here.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import PurePosixPath
@@ -61,6 +62,9 @@ class SweepConfig:
     sampler_options: dict[str, Any] = field(default_factory=dict)
     pruner: str = "median"
     pruner_options: dict[str, Any] = field(default_factory=dict)
+    timeout_s: int | None = None
+    patience: int | None = None
+    target_score: float | None = None
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> SweepConfig:
@@ -99,6 +103,7 @@ class SweepConfig:
                 f"n_trials: {values['n_trials']} is fewer than the {len(models)} models"
             )
         check_strategies({**values, "models": models}, task_types)
+        check_target_score(values["target_score"], values["metric"], task_types)
         return cls(**{**values, "models": models, "device": device})
 
     @classmethod
@@ -194,6 +199,45 @@ def _allowed_task_types(values: Mapping[str, Any]) -> tuple[str, ...]:
         supported = get_family(model).task_types
         restrict("models", model, supported, f"model {model} ({supported[0]} only)")
     return tuple(allowed)
+
+
+def check_target_score(target: float | None, metric: str, task_types: Sequence[str]) -> None:
+    """Refuse a ``target_score`` that is not finite or that no metric of the sweep can reach.
+
+    Args:
+        target: The ``target_score`` param.
+        metric: The ``metric`` param (a name or ``"auto"``).
+        task_types: The task types the sweep can resolve to.
+
+    Raises:
+        SweepConfigError: ``target_score`` is NaN or infinite, or outside the
+            range of every metric the sweep may optimize (a metric without a
+            known range accepts any value).
+    """
+    if target is None:
+        return
+    if not math.isfinite(target):
+        raise SweepConfigError(f"target_score: {target} is not a finite number")
+    specs = {metric_spec(resolve_metric(metric, task_type)) for task_type in task_types}
+    outside = [
+        spec
+        for spec in specs
+        if (spec.low is not None and target < spec.low)
+        or (spec.high is not None and target > spec.high)
+    ]
+    if len(outside) == len(specs):
+        ranges = ", ".join(
+            f"{spec.name} ({_range(spec.low, spec.high)})"
+            for spec in sorted(outside, key=lambda s: s.name)
+        )
+        raise SweepConfigError(f"target_score: {target:g} is outside the range of {ranges}")
+
+
+def _range(low: float | None, high: float | None) -> str:
+    """A metric's range in words: ``0 to 1``, ``>= 0`` or ``<= 1``."""
+    if low is not None and high is not None:
+        return f"{low:g} to {high:g}"
+    return f">= {low:g}" if low is not None else f"<= {high:g}"
 
 
 def _resolved_devices(models: Sequence[str], requested: Mapping[str, str]) -> dict[str, str]:
