@@ -3,7 +3,9 @@
 Every runner of every queue takes its next trial from one budget, ``n_trials``
 *counted* trials: COMPLETE, PRUNED, FAIL for a trial-level reason, and RUNNING
 (taken, not yet finished). A trial lost with its worker (FAIL with an ``error``
-starting with :data:`WORKER_LOST`) gives its place back. A runner may take a
+starting with :data:`WORKER_LOST`) gives its place back. A trial seeded from an
+earlier sweep (:mod:`airsweep.warm_start`, user attr :data:`WARM_START_FROM`)
+never counts: ``n_trials`` is the number of new trials. A runner may take a
 trial only while the counted trials are fewer than ``n_trials``, and it counts
 and creates the trial under one lock per study (:mod:`airsweep.study_lock`), so
 the sweep never ends with more or fewer than ``n_trials`` finished counted
@@ -23,6 +25,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 #: ``error`` of a trial whose runner died (killed worker, lost heartbeat, interrupted task).
 WORKER_LOST = "worker lost"
+#: User attr of a trial seeded from an earlier sweep: that sweep's run id.
+WARM_START_FROM = "warm_start_from"
 
 _COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 _TAKEN = (TrialState.RUNNING, TrialState.WAITING)
@@ -33,6 +37,11 @@ def is_lost(trial: FrozenTrial) -> bool:
     return trial.state == TrialState.FAIL and str(trial.user_attrs.get("error", "")).startswith(
         WORKER_LOST
     )
+
+
+def is_seeded(trial: FrozenTrial) -> bool:
+    """Whether ``trial`` was seeded from an earlier sweep (it does not count)."""
+    return WARM_START_FROM in trial.user_attrs
 
 
 @dataclass(frozen=True)
@@ -58,7 +67,7 @@ class Usage:
 
 
 def usage(trials: Iterable[FrozenTrial]) -> Usage:
-    """Count a study's trials against its budget.
+    """Count a study's trials against its budget (seeded trials are not counted at all).
 
     Args:
         trials: Every trial of the study.
@@ -66,6 +75,8 @@ def usage(trials: Iterable[FrozenTrial]) -> Usage:
     finished = running = lost = 0
     by_model: Counter[str] = Counter()
     for trial in trials:
+        if is_seeded(trial):
+            continue
         if is_lost(trial):
             lost += 1
             continue

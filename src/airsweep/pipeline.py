@@ -27,6 +27,7 @@ from airsweep.selection import finalize_best
 from airsweep.settings import Settings, get_settings
 from airsweep.study import create_study, load_study, study_name_for
 from airsweep.study_lock import study_lock
+from airsweep.warm_start import WARM_START, open_source, seed_study
 from airsweep.workers import LiveWorkers, current_workers
 
 
@@ -61,6 +62,10 @@ def setup(
 
     One step, so the first trial starts one task hop after the trigger.
 
+    With ``warm_start_from``, the new study is seeded with the earlier
+    sweep's fitting COMPLETE trials (:func:`airsweep.warm_start.seed_study`;
+    once, whatever the retries).
+
     Args:
         params: The DAG run's params.
         dag_id: The sweep DAG.
@@ -72,8 +77,9 @@ def setup(
 
     Returns:
         ``config`` (normalized), ``manifest`` (the dataset), ``study_name``,
-        ``devices`` (family -> cpu or gpu) and the runners of each queue
-        under ``cpu`` and ``gpu`` (:func:`airsweep.planning.plan_runners`).
+        ``devices`` (family -> cpu or gpu), ``warm_start`` (the seeding's
+        record, or ``None``) and the runners of each queue under ``cpu`` and
+        ``gpu`` (:func:`airsweep.planning.plan_runners`).
 
     Raises:
         airsweep.config.SweepConfigError: A bad param; the message starts with its name.
@@ -85,14 +91,21 @@ def setup(
     manifest = prepare_dataset(cfg, store, run_id, metrics=Metrics())
     check_target_score(cfg.target_score, manifest["metric"], [manifest["task_type"]])
     name = study_name_for(dag_id, run_id)
+    source = None
+    if cfg.warm_start_from is not None:  # a bad one fails before the new study exists
+        source = open_source(settings.optuna_storage, name, cfg, manifest, dag_id)
     create_study(settings.optuna_storage, name, manifest["direction"], cfg, manifest)
     live = current_workers(broker_url) if broker_url else LiveWorkers()
     devices = resolve_devices(cfg, live.gpu_usable)
+    seeded = None
+    if source is not None:
+        seeded = seed_study(settings.optuna_storage, name, source, cfg, manifest, devices)
     return {
         "config": cfg.to_dict(),
         "manifest": manifest,
         "study_name": name,
         "devices": devices,
+        "warm_start": seeded,
         **plan_runners(cfg, devices, live.slots),
     }
 
@@ -147,7 +160,10 @@ def finalize(
         trials: its budget spent or the stopping rule that fired),
         ``dropped_rows`` (rows of the dataset dropped before the split, by
         reason), ``dropped_columns`` (column names, by reason),
-        ``infinite_values`` (per column, made missing) and ``leaderboard`` (top 5).
+        ``infinite_values`` (per column, made missing), ``warm_start`` (the
+        seeding's record, :data:`airsweep.warm_start.WARM_START`, or ``None``;
+        the best trial may be a seeded one: it is refitted like any other) and
+        ``leaderboard`` (top 5).
 
     Raises:
         airsweep.selection.NoCompletedTrialError: No trial completed; the
@@ -181,6 +197,7 @@ def finalize(
         "dropped_rows": card["dataset"]["dropped_rows"],
         "dropped_columns": card["dataset"]["dropped_columns"],
         "infinite_values": card["dataset"]["infinite_values"],
+        "warm_start": study.user_attrs.get(WARM_START),
         "leaderboard": leaderboard(study, top=5),
     }
 

@@ -11,7 +11,7 @@ import optuna
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from airsweep.budget import is_lost, usage
+from airsweep.budget import is_lost, is_seeded, usage
 
 LEADERBOARD_COLUMNS = (
     "rank",
@@ -151,13 +151,15 @@ def progress(study: optuna.Study, n_trials: int) -> dict[str, Any]:
 
 
 def sweep_timing(study: optuna.Study) -> dict[str, Any]:
-    """Return when the first trial started and the last one finished.
+    """Return when the first trial of this sweep started and the last one finished.
+
+    Trials seeded from an earlier sweep (:func:`airsweep.budget.is_seeded`) are left out.
 
     Returns:
         ``first_trial_start`` and ``last_trial_complete`` (ISO strings or
         ``None``) and ``wall_seconds`` between them (``None`` if unknown).
     """
-    trials = study.get_trials(deepcopy=False)
+    trials = [t for t in study.get_trials(deepcopy=False) if not is_seeded(t)]
     starts = [t.datetime_start for t in trials if t.datetime_start is not None]
     ends = [t.datetime_complete for t in trials if t.datetime_complete is not None]
     first: datetime | None = min(starts, default=None)

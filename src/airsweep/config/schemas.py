@@ -28,6 +28,8 @@ MODEL_BUDGETS = ("adaptive", "even")
 MAX_TRIALS = 10_000
 #: Most runners (mapped trial tasks) per queue; ``[core] max_map_length`` is above it.
 MAX_RUNNERS = 256
+#: An Airflow run id (``warm_start_from``): Airflow's default allowed characters, 250 at most.
+RUN_ID_PATTERN = r"^[A-Za-z0-9_.~:+-]{1,250}$"
 #: Longest ``timeout_s`` of a sweep: 30 days.
 MAX_SWEEP_TIMEOUT_S = 30 * 86_400
 
@@ -186,6 +188,16 @@ def _build_param_schemas() -> dict[str, dict[str, Any]]:
             "description": (
                 "adaptive: the sampler chooses the family of each trial once every family "
                 "has its minimum of trials; even: n_trials split evenly among the models."
+            ),
+        },
+        "warm_start_from": {
+            "default": None,
+            "type": ["string", "null"],
+            "pattern": RUN_ID_PATTERN,
+            "description": (
+                "Run id of an earlier hpo_sweep run on the same data and metric: its COMPLETE "
+                "trials that fit this search space seed the study and do not count against "
+                "n_trials. null: start from zero."
             ),
         },
         "timeout_s": {

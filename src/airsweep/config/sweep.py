@@ -62,6 +62,7 @@ class SweepConfig:
     sampler_options: dict[str, Any] = field(default_factory=dict)
     pruner: str = "median"
     pruner_options: dict[str, Any] = field(default_factory=dict)
+    warm_start_from: str | None = None
     timeout_s: int | None = None
     patience: int | None = None
     target_score: float | None = None
