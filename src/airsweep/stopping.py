@@ -25,7 +25,7 @@ from datetime import datetime
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from airsweep.budget import Usage, is_lost
+from airsweep.budget import Usage, is_lost, is_seeded
 from airsweep.config import MAXIMIZE, SweepConfig
 
 #: Study user attr: when the sweep's study was created (seconds since the epoch).
@@ -95,7 +95,7 @@ def check_rules(
             target = config.target_score
             if reached_by is None and target is not None and not better(target, value):
                 reached_by = trial
-        else:
+        elif not is_seeded(trial):  # a warm start's trials set the best, only new ones wait
             since_best += 1
     if reached_by is not None:
         return (

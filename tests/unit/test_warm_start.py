@@ -15,6 +15,7 @@ from airsweep.report import sweep_timing
 from airsweep.runner import Runner, RunnerContext, family_param
 from airsweep.settings import Settings
 from airsweep.space import param_key, resolve_space
+from airsweep.stopping import check_rules
 from airsweep.study import create_study, load_study, study_name_for
 from airsweep.study_lock import ThreadStudyLock
 from airsweep.warm_start import SOURCE_TRIAL, WARM_START, contains, open_source, seed_study
@@ -291,3 +292,30 @@ def test_setup_seeds_the_new_study_once_and_refuses_a_run_on_other_data(tmp_path
         pipeline.setup(other, "hpo_sweep", "run-3", settings=settings)
     with pytest.raises(KeyError):  # refused before its study was created
         optuna.load_study(study_name="hpo_sweep__run-3", storage=storage)
+
+
+def finished(value, seeded=False):
+    """A COMPLETE trial of random forest, seeded from run-1 or not."""
+    attrs = {"model": "random_forest", **({WARM_START_FROM: "run-1"} if seeded else {})}
+    return create_trial(value=value, user_attrs=attrs)
+
+
+def test_seeded_trials_set_the_best_but_do_not_use_up_patience(make_config):
+    config = make_config(patience=2, target_score=0.99)
+    # Seeded: the best (0.92), then one that did not improve it.
+    trials = [finished(0.91, seeded=True), finished(0.92, seeded=True), finished(0.8, seeded=True)]
+
+    def rules():
+        return check_rules(trials, usage(trials), config, "maximize", 0.0, 1.0)
+
+    trials.append(finished(0.5))
+    assert rules() is None  # one new trial below the seeded best
+    trials.append(finished(0.5))
+    assert rules() == "patience=2: no improvement in the last 2 trials"
+
+
+def test_a_seeded_trial_that_reaches_target_score_stops_the_sweep(make_config):
+    config = make_config(target_score=0.9)
+    trials = [finished(0.95, seeded=True)]
+    reason = check_rules(trials, usage(trials), config, "maximize", 0.0, 1.0)
+    assert reason == f"target_score=0.9 reached by trial {trials[0].number} (0.95)"
