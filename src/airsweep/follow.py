@@ -128,6 +128,7 @@ def final_report(client: AirflowClient, run_id: str) -> str:
         f"Best model : {summary['model']}  CV {summary['metric']} {summary['cv_score']:.4f}",
         f"Test score : {summary['metric']} {summary['test_score']:.4f} on the held-out split",
         f"Trials     : {summary['trials']}",
+        *warm_start_line(summary),
         f"Stopped    : {summary.get('stop_reason') or 'not recorded'}",
         f"Data       : {data_changes(summary)}",
         f"Model      : {summary['model_uri']}",
@@ -136,6 +137,21 @@ def final_report(client: AirflowClient, run_id: str) -> str:
         + ("yes (registry updated)" if summary["promoted"] else "no (kept the old one)"),
     ]
     return "\n".join(lines)
+
+
+def warm_start_line(summary: dict[str, Any]) -> list[str]:
+    """The ``Warm start :`` line of a warm-started sweep; none for the others.
+
+    Args:
+        summary: The ``finalize`` summary (its ``warm_start`` record).
+    """
+    record = summary.get("warm_start")
+    if not record:
+        return []
+    return [
+        f"Warm start : {record['copied']} trial(s) from {record['from']} "
+        f"({record['skipped']} skipped; they do not count against n_trials)"
+    ]
 
 
 def data_changes(summary: dict[str, Any]) -> str:

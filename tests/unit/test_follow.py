@@ -1,4 +1,4 @@
-from airsweep.follow import data_changes, progress_line
+from airsweep.follow import data_changes, progress_line, warm_start_line
 
 
 def test_progress_line_shows_budget_runners_lost_trials_and_best():
@@ -32,3 +32,11 @@ def test_data_changes_name_what_was_dropped_or_treated():
     )
     clean = {"dropped_rows": {"missing_target": 0}, "dropped_columns": {"duplicate": []}}
     assert data_changes(clean) == data_changes({}) == "nothing dropped or treated"
+
+
+def test_a_warm_started_sweep_has_a_warm_start_line():
+    record = {"from": "manual__1", "copied": 5, "skipped": 2, "reasons": {"x": 2}}
+    assert warm_start_line({"warm_start": record}) == [
+        "Warm start : 5 trial(s) from manual__1 (2 skipped; they do not count against n_trials)"
+    ]
+    assert warm_start_line({"warm_start": None}) == warm_start_line({}) == []
