@@ -18,7 +18,14 @@ from airsweep.space import param_key, resolve_space
 from airsweep.stopping import check_rules
 from airsweep.study import create_study, load_study, study_name_for
 from airsweep.study_lock import ThreadStudyLock
-from airsweep.warm_start import SOURCE_TRIAL, WARM_START, contains, open_source, seed_study
+from airsweep.warm_start import (
+    SOURCE_TRIAL,
+    WARM_START,
+    contains,
+    incompatibility,
+    open_source,
+    seed_study,
+)
 
 SOURCE = study_name_for("hpo_sweep", "run-1")
 NEW = study_name_for("hpo_sweep", "run-2")
@@ -245,6 +252,27 @@ def test_warm_start_from_takes_a_run_id_or_null(make_config):
     for bad in ("", "run 1", "../run", 7):
         with pytest.raises(SweepConfigError, match=r"^warm_start_from: "):
             make_config(warm_start_from=bad)
+
+
+def test_a_trial_from_another_version_of_a_family_space_does_not_fit():
+    space = {
+        "random_forest": {
+            "random_forest.n_estimators": IntDistribution(5, 7),
+            "random_forest.max_depth": IntDistribution(2, 4),
+        }
+    }
+
+    def rf_trial(**params):
+        keyed = {f"random_forest.{k}": v for k, v in params.items()}
+        dists = {k: CategoricalDistribution([v]) for k, v in keyed.items()}
+        return create_trial(
+            value=1.0, params=keyed, distributions=dists, user_attrs={"model": "random_forest"}
+        )
+
+    extra = rf_trial(n_estimators=5, max_depth=2, criterion="gini")
+    assert incompatibility(extra, space) == "random_forest.criterion not in the search space"
+    assert incompatibility(rf_trial(n_estimators=5), space) == "random_forest.max_depth missing"
+    assert incompatibility(rf_trial(n_estimators=5, max_depth=2), space) is None
 
 
 @pytest.mark.parametrize(
