@@ -92,6 +92,11 @@ def usage(trials: Iterable[FrozenTrial]) -> Usage:
     return Usage(finished, running, lost, by_model)
 
 
+def budget_spent(n_trials: int) -> str:
+    """The stop reason of a sweep whose counted trials reached its budget."""
+    return f"budget spent (n_trials={n_trials})"
+
+
 @dataclass(frozen=True)
 class Choice:
     """What a runner may take next.
@@ -140,7 +145,7 @@ def choose(
     """
     pending = used.running > 0
     if used.used >= n_trials:
-        return Choice(False, reason="budget spent", wait=pending)
+        return Choice(False, reason=budget_spent(n_trials), wait=pending)
     if model_budget == "even":
         open_models = [m for m in models if used.by_model[m] < quotas.get(m, 0)]
         if not open_models:

@@ -45,7 +45,7 @@ from optuna.samplers import BaseSampler, PartialFixedSampler
 from optuna.storages import RDBStorage
 from threadpoolctl import threadpool_limits
 
-from airsweep.budget import Choice, choose, usage
+from airsweep.budget import Choice, budget_spent, choose, usage
 from airsweep.config import SweepConfig
 from airsweep.liveness import (
     HEARTBEAT_INTERVAL_S,
@@ -58,7 +58,7 @@ from airsweep.models.base import CPU, GPU
 from airsweep.models.device import resolve_device
 from airsweep.search import make_sampler
 from airsweep.shutdown import WorkerStopping, worker_stopping
-from airsweep.stopping import STARTED_AT, STOP_REASON, budget_spent, check_rules, has_rules
+from airsweep.stopping import STARTED_AT, STOP_REASON, check_rules, has_rules
 from airsweep.study_lock import StudyLock
 from airsweep.trials import STATE_NAMES, Device, TrialExecutor
 

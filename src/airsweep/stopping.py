@@ -47,11 +47,6 @@ def record_start(study: optuna.Study, now: float) -> None:
         study.set_user_attr(STARTED_AT, now)
 
 
-def budget_spent(n_trials: int) -> str:
-    """The stop reason of a sweep whose finished trials reached its budget."""
-    return f"budget spent (n_trials={n_trials})"
-
-
 def has_rules(config: SweepConfig) -> bool:
     """Whether the sweep sets any stopping rule."""
     return any(r is not None for r in (config.timeout_s, config.patience, config.target_score))

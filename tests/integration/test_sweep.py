@@ -56,7 +56,9 @@ def test_each_runner_ran_on_a_worker_of_its_queue(cluster, finished_sweep):
         summary = client.xcom(SWEEP, finished_sweep.run_id, ti["task_id"], ti["map_index"])
         assert summary["queue"] == queue
         assert summary["worker"] == f"worker-{queue}"
-        assert summary["stop_reason"] == "budget spent"
+        assert (
+            summary["stop_reason"] == f"budget spent (n_trials={finished_sweep.conf['n_trials']})"
+        )
         ran += summary["trials"]
     assert ran == finished_sweep.conf["n_trials"]
     for trial in _study(cluster, finished_sweep.run_id).get_trials():

@@ -32,7 +32,7 @@ def test_usage_counts_finished_and_running_but_not_lost_trials():
 def test_no_trial_is_taken_once_the_counted_trials_reach_the_budget():
     full = Usage(finished=6, running=2, by_model=Counter({"rf": 8}))
     assert choose(full, 8, ["rf"], "adaptive", {"rf": 8}, 2).take is False
-    assert choose(full, 8, ["rf"], "adaptive", {"rf": 8}, 2).reason == "budget spent"
+    assert choose(full, 8, ["rf"], "adaptive", {"rf": 8}, 2).reason == "budget spent (n_trials=8)"
     assert choose(full, 9, ["rf"], "adaptive", {"rf": 9}, 2).take is True
 
 

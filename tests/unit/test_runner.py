@@ -60,7 +60,7 @@ def test_a_runner_takes_trials_until_the_budget_is_spent(
         "failed": 0,
         "lost": 0,
     }
-    assert (summary["runner"], summary["stop_reason"]) == ("cpu/0", "budget spent")
+    assert (summary["runner"], summary["stop_reason"]) == ("cpu/0", "budget spent (n_trials=4)")
     assert summary["wall_seconds"] >= summary["fit_seconds"] > 0
     done = by_state(study, TrialState.COMPLETE)
     assert len(done) == 4

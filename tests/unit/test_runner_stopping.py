@@ -109,7 +109,7 @@ def test_a_stopped_sweep_ends_its_runners_without_waiting_for_running_trials(
     for _ in range(2):  # running on other workers: they hold the whole budget
         study.ask().set_user_attr("model", "random_forest")
     one = runner(config, iris_manifest, study, metrics)
-    assert one.take() == Choice(False, reason="budget spent", wait=True)  # not stopped yet
+    assert one.take() == Choice(False, reason="budget spent (n_trials=2)", wait=True)  # not stopped
     monkeypatch.setattr(runner_module, "wall_clock", lambda: time.time() + 61)
     stopped = one.take()
     assert stopped.reason.startswith("timeout_s=60 reached after 61 s, 2 of 2")
