@@ -74,9 +74,9 @@ def _no_task_ran_twice(cluster: Cluster, run_id: str) -> None:
     """No two trials of one runner try overlap in time (one task instance, one process)."""
     spans: dict[tuple, list[tuple]] = {}
     for trial in trials_of(cluster, run_id):
-        if trial.datetime_complete is None:
+        where = trial.user_attrs.get("placement")
+        if trial.datetime_complete is None or where is None:  # lost before its placement
             continue
-        where = trial.user_attrs["placement"]
         key = (where["queue"], where["map_index"], where["try_number"])
         spans.setdefault(key, []).append((trial.datetime_start, trial.datetime_complete))
     for key, runs in spans.items():
