@@ -316,6 +316,8 @@ def test_two_sweeps_finishing_together_register_both_and_crown_one(cluster, calm
         champions=1,
     )
     for run_id in run_ids:
+        assert_exact_budget(trials_of(cluster, run_id), conf["n_trials"])
+        _no_task_ran_twice(cluster, run_id)
         _assert_registry_consistent(cluster, run_id)
 
 
