@@ -1,17 +1,15 @@
-"""Trigger a sweep through the REST API and follow it to the end, as ``airsweep sweep`` does."""
+"""Trigger a sweep through the REST API and say how it goes, in text, as ``airsweep sweep`` does.
+
+The live view of a running sweep is :mod:`airsweep.cli.watch`; the document it
+and ``airsweep sweep show`` read is :mod:`airsweep.sweep_status`.
+"""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-import httpx
-import optuna
-
 from airsweep.client import AirflowAPIError, AirflowClient
-from airsweep.console import Printer
-from airsweep.report import format_leaderboard, progress
-from airsweep.study import study_name_for
+from airsweep.report import format_leaderboard
 
 DAG_ID = "hpo_sweep"
 
@@ -26,12 +24,14 @@ def trigger_sweep(client: AirflowClient, conf: dict[str, Any]) -> str:
     return client.trigger(DAG_ID, conf)["dag_run_id"]
 
 
-def progress_line(elapsed_s: float, state: str, prog: dict[str, Any] | None) -> str:
+def progress_line(
+    elapsed_s: float, state: str, prog: dict[str, Any] | None, eta: str | None = None
+) -> str:
     """One line of progress: elapsed time, run state, trials by state, runners, best so far.
 
     Trials lost with their worker show as ``lost`` (they do not count); ``left``
     is the budget not yet taken; ``running on`` names each ``queue/worker``
-    with its running trials.
+    with its running trials; ``eta``, when given, ends the line.
     """
     if prog is None:
         return f"[{elapsed_s:5.0f}s] {state:<8} preparing (validate, data, study)"
@@ -41,25 +41,34 @@ def progress_line(elapsed_s: float, state: str, prog: dict[str, Any] | None) -> 
     return (
         f"[{elapsed_s:5.0f}s] {state:<8} trials {prog['done']}/{prog['total']} "
         f"({states}; left {prog['budget_left']})  running on {runners}  best {best}"
+        + (f"  eta {eta}" if eta else "")
     )
 
 
-def _study_progress(storage: str, run_id: str, n_trials: int) -> dict[str, Any] | None:
-    try:
-        study = optuna.load_study(study_name=study_name_for(DAG_ID, run_id), storage=storage)
-    except KeyError:  # the study is created after validation and data preparation
-        return None
-    return progress(study, n_trials)
+def failed_tasks(client: AirflowClient, run_id: str) -> list[dict[str, str]]:
+    """The failed task instances of a run and the error each one logged.
+
+    Returns:
+        ``[{"task": "setup" or "cpu_trials[2]", "error": "ExcType: message"}, ...]``.
+    """
+    return [
+        {
+            "task": ti["task_id"] + (f"[{ti['map_index']}]" if ti["map_index"] >= 0 else ""),
+            "error": task_error(client, run_id, ti),
+        }
+        for ti in client.task_instances(DAG_ID, run_id)
+        if ti["state"] == "failed"
+    ]
 
 
 def failure_report(client: AirflowClient, run_id: str) -> str:
     """Name the failed tasks of a run and the error each one logged."""
-    rows = []
-    for ti in client.task_instances(DAG_ID, run_id):
-        if ti["state"] != "failed":
-            continue
-        label = ti["task_id"] + (f"[{ti['map_index']}]" if ti["map_index"] >= 0 else "")
-        rows.append(f"  {label}: {task_error(client, run_id, ti)}")
+    return format_failures(failed_tasks(client, run_id))
+
+
+def format_failures(failed: list[dict[str, str]]) -> str:
+    """The lines of :func:`failure_report` from :func:`failed_tasks`' rows."""
+    rows = [f"  {row['task']}: {row['error']}" for row in failed]
     return "\n".join(rows) or "  (no failed task instance; see the scheduler log)"
 
 
@@ -80,46 +89,13 @@ def task_error(client: AirflowClient, run_id: str, ti: dict[str, Any]) -> str:
     return "no exception in the log"
 
 
-def follow_sweep(
-    client: AirflowClient,
-    run_id: str,
-    storage: str,
-    n_trials: int,
-    out: Printer = print,
-    poll_s: float = 5.0,
-    timeout_s: float = 3600,
-) -> dict[str, Any]:
-    """Print a progress line whenever the sweep moves, until the run ends.
-
-    Returns:
-        The finished DAG run.
-
-    Raises:
-        TimeoutError: The run did not end within ``timeout_s``.
-    """
-    started = time.monotonic()
-    last = ""
-    while True:
-        try:
-            run = client.dag_run(DAG_ID, run_id)
-        except httpx.TransportError:  # a busy api-server: ask again on the next poll
-            time.sleep(poll_s)
-            continue
-        prog = _study_progress(storage, run_id, n_trials)
-        line = progress_line(time.monotonic() - started, run["state"], prog)
-        if line.split("] ", 1)[1] != last:
-            out(line)
-            last = line.split("] ", 1)[1]
-        if run["state"] in ("success", "failed"):
-            return run
-        if time.monotonic() - started > timeout_s:
-            raise TimeoutError(f"sweep {run_id} still {run['state']} after {timeout_s:.0f}s")
-        time.sleep(poll_s)
-
-
 def final_report(client: AirflowClient, run_id: str) -> str:
     """The leaderboard, best model, its test score and where it is stored."""
-    summary = client.xcom(DAG_ID, run_id, "finalize")
+    return format_summary(client.xcom(DAG_ID, run_id, "finalize"))
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """The text of :func:`final_report` from a ``finalize`` summary."""
     lines = [
         "",
         "Leaderboard (top trials by CV score):",

@@ -103,6 +103,20 @@ class ModelRegistry:
             row = conn.execute(query).first()
         return _entry(row) if row is not None else None
 
+    def champions(self) -> list[dict[str, Any]]:
+        """Return the champion entry of every (dataset fingerprint, metric), with ``since``.
+
+        Ordered by dataset name, then metric; ``since`` is when it became the
+        champion (an ISO string).
+        """
+        query = (
+            sa.select(MODELS, CHAMPIONS.c.since)
+            .join(CHAMPIONS, CHAMPIONS.c.run_key == MODELS.c.run_key)
+            .order_by(MODELS.c.dataset_name, MODELS.c.metric, MODELS.c.fingerprint)
+        )
+        with self._engine.connect() as conn:
+            return [{**_entry(row), "since": row.since.isoformat()} for row in conn.execute(query)]
+
     def register(self, card: Mapping[str, Any]) -> bool:
         """Add a model card's entry; promote it if it beats the champion.
 

@@ -212,6 +212,25 @@ def inspect_workers(broker_url: str, timeout_s: float = 1.0) -> LiveWorkers:
     return LiveWorkers.from_replies(queues, stats, conf)
 
 
+def busy_slots(broker_url: str, nodes: list[str], timeout_s: float = 1.0) -> dict[str, int]:
+    """Ask the workers ``nodes`` how many tasks each runs now (Celery ``inspect().active()``).
+
+    Returns:
+        Node -> tasks running; a node that did not answer is missing.
+    """
+    from celery import Celery
+
+    if not nodes:
+        return {}
+    app = Celery("airsweep-workers", broker=broker_url)
+    try:
+        inspect = app.control.inspect(destination=nodes, timeout=timeout_s, limit=len(nodes))
+        replies = inspect.active() or {}
+    finally:
+        app.close()
+    return {node: len(tasks) for node, tasks in replies.items() if isinstance(tasks, list)}
+
+
 def _redis(broker_url: str) -> Any:
     import redis
 

@@ -72,6 +72,13 @@ def test_champions_are_per_fingerprint_and_metric(registry):
     assert registry.register(card("c", 0.1, metric="f1_macro")) is True
     assert registry.champion("fp1", "accuracy")["run_key"] == "a"
     assert registry.champion("fp2", "accuracy")["run_key"] == "b"
+    champions = registry.champions()
+    assert [(c["metric"], c["fingerprint"], c["run_key"]) for c in champions] == [
+        ("accuracy", "fp1", "a"),
+        ("accuracy", "fp2", "b"),
+        ("f1_macro", "fp1", "c"),
+    ]
+    assert all(c["since"].endswith("+00:00") for c in champions)
 
 
 def test_registering_a_run_again_replaces_its_entry_and_keeps_it_champion(registry):

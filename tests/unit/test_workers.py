@@ -11,7 +11,7 @@ from celery import Celery, signals
 from celery.worker import control
 
 from airsweep import workers
-from airsweep.cli import announce_cuda
+from airsweep.cli.cluster import announce_cuda
 from airsweep.models.device import cuda_status
 from airsweep.queues import TRIAL_KINDS
 from airsweep.workers import (

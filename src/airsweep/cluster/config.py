@@ -26,6 +26,7 @@ PORT_OFFSETS: dict[str, tuple[int, str]] = {
     "statsd_exporter": (102, "AIRSWEEP_STATSD_EXPORTER_PORT"),
     "queue_exporter": (808, "AIRSWEEP_QUEUE_EXPORTER_PORT"),
     "prometheus": (90, "AIRSWEEP_PROMETHEUS_PORT"),
+    "dashboard": (85, "AIRSWEEP_DASHBOARD_PORT"),
 }
 
 DEFAULT_PORT_BASE = 28000
@@ -123,6 +124,30 @@ class ClusterConfig:
     def api_url(self) -> str:
         """Base URL of the Airflow api-server."""
         return f"http://127.0.0.1:{self.ports['api']}"
+
+
+def find_root(start: Path | None = None, environ: Mapping[str, str] | None = None) -> Path:
+    """Locate the airsweep checkout (it holds ``airflow/airflow.env`` and ``dags/``).
+
+    Looked for in order: ``AIRSWEEP_ROOT``; the nearest parent of ``start``
+    (default: the working directory) that is a checkout; the checkout this
+    package is installed from (``make install`` installs it in editable mode),
+    so the ``airsweep`` command works from any directory.
+
+    Raises:
+        ClusterConfigError: No checkout was found.
+    """
+    env = os.environ if environ is None else environ
+    if env.get("AIRSWEEP_ROOT", "").strip():
+        return Path(env["AIRSWEEP_ROOT"].strip()).expanduser().resolve()
+    here = (start or Path.cwd()).resolve()
+    installed = Path(__file__).resolve().parents[3]  # <root>/src/airsweep/cluster/config.py
+    for candidate in [here, *here.parents, installed]:
+        if (candidate / "airflow" / "airflow.env").is_file() and (candidate / "dags").is_dir():
+            return candidate
+    raise ClusterConfigError(
+        "no airsweep checkout found: run this inside it or set AIRSWEEP_ROOT to it"
+    )
 
 
 def package_dir(name: str) -> Path:

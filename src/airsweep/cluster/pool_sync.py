@@ -228,7 +228,7 @@ def main() -> int:
     Returns:
         0 on a clean stop, 2 when the environment is incomplete.
     """
-    from airsweep.cli import find_root
+    from airsweep.cluster.config import find_root
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     env = os.environ
