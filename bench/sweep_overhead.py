@@ -33,7 +33,7 @@ Modes:
   does (:class:`Objective` mirrors ``airsweep.trials.TrialExecutor``): the same
   prepared split (``prepare_dataset`` + ``load_split``), the same folds, space
   (``resolve_space`` + ``suggest``), pipeline (``build_pipeline``), scorer,
-  pruning (``FoldPruner`` over ``make_pruner``), sampler (``make_sampler``) and
+  pruning (``FamilyPruner`` over ``make_pruner``), sampler (``make_sampler``) and
   thread limit. What a runner adds around the executor (the budget count under
   the study lock, heartbeats, the ``placement`` and ``model`` attrs) is
   orchestration, and is measured as such. ``bench/elastic_sweep.py --scenario

@@ -1,12 +1,13 @@
-"""Pruning checks between the CV folds of a trial, among trials of the same model family.
+"""Pruning checks at a trial's steps (CV folds or training steps), among trials of its family.
 
 A sweep's families share one study, and their scores are not comparable: a
 ``random_forest`` trial below the median of all trials may be a good forest.
-:class:`FoldPruner` gives the study's pruner (:func:`airsweep.search.make_pruner`)
-a study that holds only the trial's own family, and reads it once per trial:
+:class:`FamilyPruner` gives the family's pruner (:func:`airsweep.search.make_pruner`;
+its steps are folds or boosting rounds) a study that holds only the trial's own
+family, and reads it once per trial:
 ``optuna.Trial.should_prune`` reads the running trial and every completed
 trial back from the storage at each call, about 20 ms of mostly client CPU per
-fold on the cluster's Postgres (docs/benchmarks.md). Trials that finish, or
+step on the cluster's Postgres (docs/benchmarks.md). Trials that finish, or
 reach a rung, while the trial runs are not seen, which barely moves a median
 or a rung over the study.
 
@@ -88,13 +89,19 @@ class _FamilyStorage:
         return getattr(self._storage, name)
 
 
-def family_study(study: optuna.Study, trial: optuna.Trial, family: str) -> optuna.Study:
+def family_study(
+    study: optuna.Study,
+    trial: optuna.Trial,
+    family: str,
+    pruner: optuna.pruners.BasePruner | None = None,
+) -> optuna.Study:
     """Return the study a pruner sees for ``trial``: the trials of ``family`` only.
 
     Args:
         study: The sweep's study.
         trial: The running trial, just asked from ``study``.
         family: The trial's model family (each trial's ``model`` user attr).
+        pruner: The family's pruner; default the study's.
 
     Returns:
         A study named like ``study`` over :class:`_FamilyStorage`: the family's
@@ -112,24 +119,32 @@ def family_study(study: optuna.Study, trial: optuna.Trial, family: str) -> optun
         study_name=study.study_name,
         storage=storage,  # type: ignore[arg-type]
         sampler=study.sampler,
-        pruner=study.pruner,
+        pruner=pruner if pruner is not None else study.pruner,
     )
 
 
-class FoldPruner:
-    """Report a trial's running CV score and decide whether to prune it.
+class FamilyPruner:
+    """Report a trial's CV score at its steps and decide whether to prune it.
 
-    The study's pruner compares the trial only with the trials of its model
+    The family's pruner compares the trial only with the trials of its model
     family, as they were when the trial started (see the module docstring).
 
     Args:
         study: The sweep's study.
         trial: The running trial, just asked from ``study``.
         family: The trial's model family.
+        pruner: The family's pruner (:func:`airsweep.search.make_pruner`); default
+            the study's.
     """
 
-    def __init__(self, study: optuna.Study, trial: optuna.Trial, family: str) -> None:
-        self._study = family_study(study, trial, family)
+    def __init__(
+        self,
+        study: optuna.Study,
+        trial: optuna.Trial,
+        family: str,
+        pruner: optuna.pruners.BasePruner | None = None,
+    ) -> None:
+        self._study = family_study(study, trial, family, pruner)
         self._storage: _FamilyStorage = self._study._storage  # type: ignore[assignment]
         self._trial = trial
         self._values: dict[int, float] = {}

@@ -38,11 +38,20 @@ def placement(trial: FrozenTrial) -> dict[str, Any]:
 
 
 def fold_scores(trial: FrozenTrial) -> list[float]:
-    """A trial's CV fold scores, from its intermediate values (the running mean per fold).
+    """A trial's CV fold scores.
 
-    Fold ``k`` scored ``(k + 1) * mean_k - k * mean_(k-1)``.
+    A family with steps (boosting rounds) records them in its ``fold_scores``
+    attr (at its last step). Else they follow from the intermediate values, the
+    running mean after each fold: fold ``k`` scored ``(k + 1) * mean_k - k *
+    mean_(k-1)``; steps that are not folds ``0, 1, ...`` (a copy of a trial with
+    steps, without its attr) give none.
     """
-    means = [trial.intermediate_values[step] for step in sorted(trial.intermediate_values)]
+    if "fold_scores" in trial.user_attrs:
+        return list(trial.user_attrs["fold_scores"])
+    steps = sorted(trial.intermediate_values)
+    if steps != list(range(len(steps))):
+        return []
+    means = [trial.intermediate_values[step] for step in steps]
     return [(k + 1) * mean - k * (means[k - 1] if k else 0.0) for k, mean in enumerate(means)]
 
 

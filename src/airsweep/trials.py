@@ -8,14 +8,16 @@ spaces and the device.
 User attrs of a trial: ``placement`` (``queue``, ``map_index``, ``try_number``,
 ``worker``, ``hostname``, ``device_requested``, ``device_used``,
 ``fallback_reason``) and ``model`` when it is taken; ``fit_seconds`` and, if
-it failed, ``error`` when it ends. The running mean CV score after each fold is
-the trial's intermediate value (fold scores follow from it:
-:func:`airsweep.report.fold_scores`). Each attr is one storage transaction
-(about 5 ms on Postgres), so they are kept few.
+it failed, ``error`` when it ends. The trial's intermediate values are its mean
+CV score at each step (:mod:`airsweep.crossval`): after each fold (the running
+mean, from which the fold scores follow), or, for a family that trains in
+steps, after each checkpoint of boosting rounds (its last fold scores are then
+the ``fold_scores`` attr); :func:`airsweep.report.fold_scores` reads either.
+Each attr is one storage transaction (about 5 ms on Postgres), so they are kept few.
 
 The folds are fitted in the runner's trial process, a child forked from the
-runner (:class:`airsweep.forked.ForkedProcess`) that sends each fold's score
-back; the runner reports it, asks the pruner, and answers go on or stop. All
+runner (:class:`airsweep.forked.ForkedProcess`) that sends a report after each
+step back; the runner reports it, asks the pruner, and answers go on or stop. All
 storage calls stay in the runner. A trial that passes ``trial_timeout_s`` is
 stopped wherever it is, even inside a fit: the trial process is killed (and
 forked again for the next trial), and the trial fails with an ``error``
@@ -25,9 +27,8 @@ starting with ``timeout:``.
 from __future__ import annotations
 
 import logging
-import math
 import time
-from collections.abc import Iterator
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -38,13 +39,14 @@ from optuna.trial import TrialState
 
 from airsweep.budget import WORKER_LOST
 from airsweep.config import SweepConfig
+from airsweep.crossval import CrossValidation, Report
 from airsweep.data import load_split
 from airsweep.forked import DeadlinePassed, ForkedError, ForkedProcess
 from airsweep.metrics import Metrics
 from airsweep.models.base import CLASSIFICATION
-from airsweep.models.pipeline import build_pipeline
-from airsweep.models.scoring import score
-from airsweep.pruning import FoldPruner
+from airsweep.models.registry import get_family
+from airsweep.pruning import FamilyPruner
+from airsweep.search.pruners import StepSchedule, make_pruner, step_schedule
 from airsweep.space import resolve_space, suggest
 
 log = logging.getLogger(__name__)
@@ -97,40 +99,38 @@ class Outcome:
     lost: bool = False
 
 
-class _FoldReporter:
-    """Reports a trial's running mean CV score after each fold and asks the pruner.
+class _StepReporter:
+    """Reports a trial's mean CV score at each step and asks the pruner.
 
     Runs in the runner's process (the storage is there): called with each
-    fold's score, in fold order.
+    :data:`~airsweep.crossval.Report` of the trial process, in step order.
 
     Args:
-        study: The sweep's study.
-        trial: The running trial.
-        model: The trial's model family (pruning compares it with its family only).
-        n_folds: Folds of the trial.
+        pruner: The trial's pruner (its family's trials only).
+        last_step: The trial's last step (its last fold, or its total rounds).
     """
 
-    def __init__(self, study: optuna.Study, trial: optuna.Trial, model: str, n_folds: int) -> None:
-        self._pruner = FoldPruner(study, trial, model)
-        self._last = n_folds - 1
+    def __init__(self, pruner: FamilyPruner, last_step: int) -> None:
+        self._pruner = pruner
+        self.last_step = last_step
+        self.step: int | None = None
         self.scores: list[float] = []
         self.pruned = False
 
-    def __call__(self, fold_score: float) -> bool:
-        """Report the running mean after this fold; return whether the trial goes on.
+    def __call__(self, report: Report) -> bool:
+        """Report the mean at this step; return whether the trial goes on.
 
-        The pruner is asked after every fold but the last (a finished trial has
+        The pruner is asked at every step but the last (a finished trial has
         nothing left to save).
         """
-        self.scores.append(fold_score)
-        step = len(self.scores) - 1
-        self._pruner.report(self.mean, step)
-        self.pruned = step < self._last and self._pruner.should_prune()
+        self.step, self.scores = report
+        self._pruner.report(self.mean, self.step)
+        self.pruned = self.step < self.last_step and self._pruner.should_prune()
         return not self.pruned
 
     @property
     def mean(self) -> float:
-        """The mean score of the folds so far."""
+        """The mean score of the folds at the last step."""
         return float(np.mean(self.scores))
 
 
@@ -174,10 +174,14 @@ class TrialExecutor:
         splitter_cls = StratifiedKFold if manifest["task_type"] == CLASSIFICATION else KFold
         splitter = splitter_cls(n_splits=config.cv_folds, shuffle=True, random_state=config.seed)
         self.folds = list(splitter.split(self.X, self.y))
+        self.cv = CrossValidation(
+            manifest, self.X, self.y, self.folds, n_jobs, device.used, config.seed
+        )
         self._spaces: dict[str, dict[str, Any]] = {}
+        self._pruning: dict[str, tuple[StepSchedule | None, optuna.pruners.BasePruner]] = {}
         self._best_seen: float | None = None
         self._maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
-        self._process = ForkedProcess(lambda job: self.fold_scores(*job), name="trial process")
+        self._process = ForkedProcess(lambda job: self.cv.reports(*job), name="trial process")
 
     def __enter__(self) -> TrialExecutor:
         return self
@@ -241,23 +245,20 @@ class TrialExecutor:
             self._emit(model, state, value, outcome.fit_seconds, timed_out)
         return outcome
 
-    def fold_scores(self, model: str, params: dict[str, Any]) -> Iterator[float]:
-        """Fit ``model`` with ``params`` on each fold in turn and yield the fold's score.
-
-        Raises:
-            ValueError: A fold scored NaN or infinity.
-        """
-        for step, (train_idx, valid_idx) in enumerate(self.folds):
-            pipeline = build_pipeline(
-                self.manifest, model, params, self.n_jobs, self.device.used, seed=self.config.seed
-            )
-            pipeline.fit(self.X.iloc[train_idx], self.y.iloc[train_idx])
-            fold_score = score(
-                pipeline, self.X.iloc[valid_idx], self.y.iloc[valid_idx], self.manifest["metric"]
-            )
-            if not math.isfinite(fold_score):
-                raise ValueError(f"fold {step} scored {fold_score}")
-            yield fold_score
+    def _plan(
+        self, trial: optuna.Trial, model: str, params: dict[str, Any]
+    ) -> tuple[Sequence[int] | None, _StepReporter]:
+        """The trial's checkpoints (``None``: by folds) and its reporter (its family's pruner)."""
+        if model not in self._pruning:
+            schedule = step_schedule(self.config, model, self.manifest["task_type"])
+            self._pruning[model] = (schedule, make_pruner(self.config, schedule))
+        schedule, pruner = self._pruning[model]
+        family_pruner = FamilyPruner(self.study, trial, model, pruner)
+        if schedule is None:
+            return None, _StepReporter(family_pruner, len(self.folds) - 1)
+        step_param = get_family(model).step_param
+        checkpoints = schedule.checkpoints(int(params[step_param]))
+        return checkpoints, _StepReporter(family_pruner, checkpoints[-1])
 
     def _cross_validate_forked(self, trial: optuna.Trial, model: str, started: float) -> float:
         """Sample ``model``'s params here, fit the folds in the trial process; the mean score.
@@ -273,21 +274,38 @@ class TrialExecutor:
             ForkedError: A fold raised (``"<Type>: <message>"``) or the trial process died.
         """
         params = suggest(trial, model, self.space(model))
-        reporter = _FoldReporter(self.study, trial, model, len(self.folds))
+        checkpoints, reporter = self._plan(trial, model, params)
         timeout = self.config.trial_timeout_s
         try:
-            self._process.run((model, params), timeout - (clock() - started), reporter)
+            self._process.run((model, params, checkpoints), timeout - (clock() - started), reporter)
         except DeadlinePassed:
+            if checkpoints is None:
+                done = f"{len(reporter.scores)}/{len(self.folds)} folds done"
+            else:
+                done = f"{reporter.step or 0}/{reporter.last_step} steps done"
             raise TrialTimeoutError(
                 f"{TIMEOUT}: trial passed trial_timeout_s={timeout} and was killed after "
-                f"{clock() - started:.1f}s ({len(reporter.scores)}/{len(self.folds)} folds done)"
+                f"{clock() - started:.1f}s ({done})"
             ) from None
+        return self._result(trial, checkpoints, reporter)
+
+    @staticmethod
+    def _result(
+        trial: optuna.Trial, checkpoints: Sequence[int] | None, reporter: _StepReporter
+    ) -> float:
+        """The trial's mean CV score; a trial with steps records its fold scores first.
+
+        Raises:
+            optuna.TrialPruned: The pruner stopped the trial.
+        """
+        if checkpoints is not None and reporter.scores:
+            trial.set_user_attr("fold_scores", reporter.scores)
         if reporter.pruned:
             raise optuna.TrialPruned()
         return reporter.mean
 
     def cross_validate(self, trial: optuna.Trial, model: str) -> float:
-        """Sample ``model``'s params, fit and score every fold in this process; the mean score.
+        """Sample ``model``'s params, cross-validate them in this process; the mean score.
 
         No trial process and no ``trial_timeout_s``: benchmarks use this as the
         objective of plain Optuna and as the in-process baseline of the trial
@@ -298,11 +316,13 @@ class TrialExecutor:
             ValueError: A fold scored NaN or infinity.
         """
         params = suggest(trial, model, self.space(model))
-        reporter = _FoldReporter(self.study, trial, model, len(self.folds))
-        for fold_score in self.fold_scores(model, params):
-            if not reporter(fold_score):
-                raise optuna.TrialPruned()
-        return reporter.mean
+        checkpoints, reporter = self._plan(trial, model, params)
+        reports = self.cv.reports(model, params, checkpoints)
+        for report in reports:
+            if not reporter(report):
+                reports.close()
+                break
+        return self._result(trial, checkpoints, reporter)
 
     def _finish(
         self,

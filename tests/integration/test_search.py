@@ -1,12 +1,14 @@
 """Samplers and pruners on the real cluster: ``pruner: none`` prunes nothing where the
 median pruner prunes, ``sampler: random`` runs a sweep, successive halving records its
-rungs in Postgres (issue 11)."""
+rungs in Postgres, hyperband prunes xgboost on boosting rounds (issue 11)."""
 
 from __future__ import annotations
 
 import pytest
 from optuna.trial import TrialState
 
+from airsweep.report import fold_scores
+from airsweep.search.pruners import StepSchedule
 from tests.integration.conftest import SWEEP
 from tests.integration.sweep_checks import assert_exact_budget, study_of, trials_of
 
@@ -67,3 +69,42 @@ def test_pruner_none_prunes_nothing_and_sampler_random_succeeds(cluster):
     # Each trial that passed fold 2 (step 1) wrote its rung through the runner.
     rungs = [t for t in found if "completed_rung_0" in t.system_attrs]
     assert rungs == [t for t in found if 1 in t.intermediate_values]
+
+
+#: xgboost with learning rates from hopeless to good: hyperband has rounds to allocate
+#: (rungs at 10, 30, 90 rounds; 3 brackets up to 200 rounds).
+HYPERBAND_XGBOOST = {
+    "dataset": "breast_cancer",
+    "models": ["xgboost"],
+    "device": {"xgboost": "cpu"},
+    "n_trials": 16,
+    "cv_folds": 3,
+    "sampler": "random",
+    "pruner": "hyperband",
+    "search_space": {
+        "xgboost": {
+            "n_estimators": {"type": "int", "low": 40, "high": 200},
+            "learning_rate": {"type": "float", "low": 1e-4, "high": 0.5, "log": True},
+        }
+    },
+}
+
+
+def test_hyperband_prunes_xgboost_on_boosting_rounds(cluster):
+    run_id = cluster.trigger(HYPERBAND_XGBOOST)
+    run = cluster.client.wait_for_run(SWEEP, run_id, timeout_s=600)
+    assert run["state"] == "success"
+    found = trials_of(cluster, run_id)
+    assert_exact_budget(found, HYPERBAND_XGBOOST["n_trials"])
+    pruned = [t for t in found if t.state == TrialState.PRUNED]
+    assert pruned, [t.intermediate_values for t in found]
+    schedule = StepSchedule(10, 3, 200)
+    for trial in found:
+        total = trial.params["xgboost.n_estimators"]
+        steps = sorted(trial.intermediate_values)
+        assert steps == schedule.checkpoints(total)[: len(steps)]  # rounds, not folds
+        assert len(fold_scores(trial)) == HYPERBAND_XGBOOST["cv_folds"]
+        assert (steps[-1] == total) is (trial.state == TrialState.COMPLETE)
+    # A pruned trial stopped at a rung (in rounds), written to Postgres by its runner.
+    assert all(max(t.intermediate_values) in (10, 30, 90) for t in pruned)
+    assert any(k.startswith("completed_rung_") for t in found for k in t.system_attrs)

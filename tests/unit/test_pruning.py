@@ -3,7 +3,7 @@ import pytest
 from optuna.trial import TrialState
 
 from airsweep.config import SweepConfig
-from airsweep.pruning import FoldPruner
+from airsweep.pruning import FamilyPruner
 from airsweep.search import make_pruner
 
 MEDIAN = {}
@@ -20,10 +20,10 @@ def new_study(params=MEDIAN, direction="maximize"):
 
 
 def run_trial(study, family, reports):
-    """Run one trial of ``family`` through FoldPruner; return its state and its last step."""
+    """Run one trial of ``family`` through FamilyPruner; return its state and its last step."""
     trial = study.ask()
     trial.set_user_attr("model", family)
-    pruner = FoldPruner(study, trial, family)
+    pruner = FamilyPruner(study, trial, family)
     for step, value in enumerate(reports):
         pruner.report(value, step)
         if step < len(reports) - 1 and pruner.should_prune():
@@ -70,7 +70,7 @@ def test_decides_like_optunas_should_prune(direction, completed, reports, expect
     complete(study, "a", completed)
     assert bool(optuna_decision(study, "a", reports)) is expected
     trial = study.ask()
-    pruner = FoldPruner(study, trial, "a")
+    pruner = FamilyPruner(study, trial, "a")
     for step, value in enumerate(reports):
         pruner.report(value, step)
     assert pruner.should_prune() is expected
@@ -107,7 +107,7 @@ def test_reads_the_study_once_per_trial(monkeypatch):
     reads = []
     original = study.get_trials
     monkeypatch.setattr(study, "get_trials", lambda *a, **k: reads.append(k) or original(*a, **k))
-    pruner = FoldPruner(study, trial, "a")
+    pruner = FamilyPruner(study, trial, "a")
     for step in range(3):
         pruner.report(0.95, step)
         assert not pruner.should_prune()

@@ -9,6 +9,7 @@ import psutil
 import pytest
 from optuna.trial import TrialState
 
+from airsweep import crossval as crossval_module
 from airsweep import runner as runner_module
 from airsweep import trials as trials_module
 from airsweep.budget import WORKER_LOST, Choice
@@ -210,7 +211,7 @@ def test_a_runner_interrupted_mid_fit_kills_its_trial_process_and_loses_the_tria
 def test_a_trial_whose_process_dies_fails_alone_and_the_next_trial_gets_a_new_process(
     study, make_config, iris_manifest, metrics, monkeypatch, tmp_path
 ):
-    real_build = trials_module.build_pipeline
+    real_build = crossval_module.build_pipeline
     fits = tmp_path / "fits"  # fits run in trial processes: they write down where
 
     def killed_once(*args, **kwargs):  # the OOM killer, say, in the first trial
@@ -221,7 +222,7 @@ def test_a_trial_whose_process_dies_fails_alone_and_the_next_trial_gets_a_new_pr
             os.kill(os.getpid(), signal.SIGKILL)
         return real_build(*args, **kwargs)
 
-    monkeypatch.setattr(trials_module, "build_pipeline", killed_once)
+    monkeypatch.setattr(crossval_module, "build_pipeline", killed_once)
     summary = run(make_config(n_trials=2), iris_manifest, study, metrics)
     assert (summary["failed"], summary["complete"]) == (1, 1)
     first, second = study.trials

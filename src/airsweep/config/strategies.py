@@ -17,6 +17,7 @@ from typing import Any
 
 from airsweep.config.errors import SweepConfigError
 from airsweep.config.search_space import check_grid, merged_space
+from airsweep.models.registry import get_family
 
 _COUNT = {"type": "integer", "minimum": 0, "maximum": 10_000}
 _BOOL = {"type": "boolean"}
@@ -96,7 +97,8 @@ def strategy_schemas() -> dict[str, dict[str, Any]]:
             "type": "string",
             "enum": list(PRUNERS),
             "description": (
-                "Optuna pruner, applied between CV folds among trials of the same model "
+                "Optuna pruner, applied at each step (boosting rounds, else CV folds) "
+                "among trials of the same model "
                 "family: none, median, percentile, successive_halving or hyperband."
             ),
         },
@@ -136,6 +138,7 @@ def check_strategies(values: Mapping[str, Any], task_types: Sequence[str]) -> No
     _check_options("sampler", sampler, values["sampler_options"], SAMPLER_OPTIONS[sampler])
     _check_options("pruner", pruner, values["pruner_options"], PRUNER_OPTIONS[pruner])
     models, search_space = values["models"], values["search_space"]
+    check_pruner_steps(values, task_types)
     if sampler == "grid":
         check_grid(models, search_space, task_types, values["n_trials"])
     elif sampler in ONE_MODEL_SAMPLERS and len(models) != 1:
@@ -174,4 +177,55 @@ def _check_options(
             takes = ", ".join(allowed) or "none"
             raise SweepConfigError(
                 f"{field}_options.{key}: not an option of {field} {name}; its options: {takes}"
+            )
+
+
+def max_steps(model: str, task_type: str, search_space: Mapping[str, Any]) -> int | None:
+    """The most training steps a trial of ``model`` can take, ``None`` for a family without steps.
+
+    Args:
+        model: The family's name.
+        task_type: A task type of the sweep.
+        search_space: The ``search_space`` param (the family's overrides are applied).
+
+    Returns:
+        The highest value of the family's ``step_param`` in its search space.
+    """
+    step_param = get_family(model).step_param
+    if step_param is None:
+        return None
+    spec = merged_space(model, task_type, search_space.get(model))[step_param]
+    return int(max(spec["choices"]) if spec["type"] == "categorical" else spec["high"])
+
+
+def check_pruner_steps(values: Mapping[str, Any], task_types: Sequence[str]) -> None:
+    """Refuse a pruner that cannot act on the steps of the sweep's families.
+
+    A family's steps are its boosting rounds when it trains in steps, else its
+    CV folds (``0 .. cv_folds - 1``).
+
+    Raises:
+        SweepConfigError: ``pruner_options.min_resource`` at or beyond a family's
+            last step (it would never prune); ``hyperband`` in a ``grid`` sweep
+            of a family without steps (each grid point runs once, and hyperband
+            has nothing to allocate but a fold or two).
+    """
+    pruner, options = values["pruner"], values["pruner_options"]
+    for model in values["models"]:
+        most = max(
+            (max_steps(model, t, values["search_space"]) or 0 for t in task_types), default=0
+        )
+        if "min_resource" in options:
+            last = most or values["cv_folds"] - 1
+            where = f"{most} rounds" if most else f"fold {last} of cv_folds={values['cv_folds']}"
+            if options["min_resource"] >= last:
+                raise SweepConfigError(
+                    f"pruner_options.min_resource: {options['min_resource']} is at or beyond "
+                    f"{model}'s last step ({where}): {pruner} would never prune it"
+                )
+        if pruner == "hyperband" and values["sampler"] == "grid" and not most:
+            raise SweepConfigError(
+                f"pruner: hyperband allocates training steps, and {model} has none (it is "
+                "pruned between CV folds): in a grid sweep each point runs once and would be "
+                "dropped on a fold or two; use pruner median or none, or a family with steps"
             )

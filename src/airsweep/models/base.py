@@ -16,6 +16,7 @@ shape users write in the ``search_space`` sweep param)::
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 CLASSIFICATION = "classification"
@@ -43,6 +44,10 @@ class ModelFamily(ABC):
             worker has a usable CUDA device, else cpu).
         needs_scaling: Whether numeric features should be standardized
             (linear models) in the preprocessing step.
+        step_param: The parameter of the search space that counts the
+            family's training steps (boosting rounds: ``n_estimators``,
+            ``max_iter``), when it trains in steps and implements
+            :meth:`fit_steps`; ``None`` for a family pruned between CV folds.
     """
 
     name: ClassVar[str]
@@ -50,6 +55,7 @@ class ModelFamily(ABC):
     supports_gpu: ClassVar[bool] = False
     default_device: ClassVar[str] = CPU
     needs_scaling: ClassVar[bool] = False
+    step_param: ClassVar[str | None] = None
 
     @abstractmethod
     def default_space(self, task_type: str) -> dict[str, Spec]:
@@ -82,6 +88,31 @@ class ModelFamily(ABC):
         Returns:
             The estimator.
         """
+
+    def fit_steps(
+        self, estimator: Any, X: Any, y: Any, checkpoints: Sequence[int]
+    ) -> Iterator[Any]:
+        """Train ``estimator`` step by step, pausing at each checkpoint (families with steps).
+
+        Each time the generator resumes, training goes on from where it paused
+        (it never starts again from zero) up to the next checkpoint; closing the
+        generator early stops the training there.
+
+        Args:
+            estimator: An estimator returned by :meth:`build` (the trial's
+                total number of steps is its :attr:`step_param`).
+            X: Training features (already preprocessed).
+            y: Training targets.
+            checkpoints: Increasing step counts; the last is the trial's total.
+
+        Yields:
+            ``estimator`` trained for the next checkpoint's number of steps,
+            ready to predict.
+
+        Raises:
+            NotImplementedError: The family has no steps (:attr:`step_param` is ``None``).
+        """
+        raise NotImplementedError(f"{self.name} does not train in steps")
 
     def native_model(self, estimator: Any) -> bytes | None:
         """Serialize a fitted estimator in its library's native format, if it has one.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from airsweep.models.base import CLASSIFICATION, TASK_TYPES, ModelFamily, Spec
@@ -11,11 +12,14 @@ class HistGradientBoostingFamily(ModelFamily):
     """``HistGradientBoostingClassifier`` / ``HistGradientBoostingRegressor``.
 
     The estimator has no ``n_jobs``; its OpenMP threads are capped by the trial
-    runner with ``threadpoolctl``.
+    runner with ``threadpoolctl``. Its steps are boosting iterations (``max_iter``),
+    trained on with ``warm_start``: the same trees as one fit of ``max_iter``
+    iterations.
     """
 
     name = "hist_gradient_boosting"
     task_types = TASK_TYPES
+    step_param = "max_iter"
 
     def default_space(self, task_type: str) -> dict[str, Spec]:
         """Return the default search space (same for both task types)."""
@@ -42,3 +46,12 @@ class HistGradientBoostingFamily(ModelFamily):
             else HistGradientBoostingRegressor
         )
         return cls(random_state=seed, **params)
+
+    def fit_steps(
+        self, estimator: Any, X: Any, y: Any, checkpoints: Sequence[int]
+    ) -> Iterator[Any]:
+        """Raise ``max_iter`` to each checkpoint in turn and fit on (``warm_start=True``)."""
+        estimator.set_params(warm_start=True)
+        for iterations in checkpoints:
+            estimator.set_params(max_iter=iterations)
+            yield estimator.fit(X, y)

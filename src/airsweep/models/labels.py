@@ -22,19 +22,20 @@ class LabelEncodedClassifier(ClassifierMixin, BaseEstimator):
     def __init__(self, estimator: Any) -> None:
         self.estimator = estimator
 
-    def fit(self, X: Any, y: Any) -> LabelEncodedClassifier:
+    def fit(self, X: Any, y: Any, **fit_params: Any) -> LabelEncodedClassifier:
         """Fit the wrapped classifier on encoded labels.
 
         Args:
             X: Features.
             y: Class labels of any type ``LabelEncoder`` accepts.
+            **fit_params: Passed to the wrapped classifier's ``fit`` (``xgb_model``).
 
         Returns:
             ``self``.
         """
         self.encoder_ = LabelEncoder().fit(y)
         self.classes_ = self.encoder_.classes_
-        self.estimator_ = clone(self.estimator).fit(X, self.encoder_.transform(y))
+        self.estimator_ = clone(self.estimator).fit(X, self.encoder_.transform(y), **fit_params)
         return self
 
     def predict(self, X: Any) -> np.ndarray:
