@@ -138,7 +138,7 @@ GRID_RF_FINITE = {
     ("params", "message"),
     [
         ({"colour": "red"}, "colour: unknown parameter"),
-        ({"models": ["lightgbm"]}, "models.0: 'lightgbm' is not one of"),
+        ({"models": ["catboost"]}, "models.0: 'catboost' is not one of"),
         ({"models": []}, "models: [] should be non-empty"),
         ({"metric": "auc"}, "metric: 'auc' is not one of"),
         (

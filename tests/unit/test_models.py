@@ -33,6 +33,7 @@ def test_registry_lists_every_family_and_rejects_unknown_names():
         "logistic_regression",
         "ridge",
         "linear",
+        "lightgbm",  # the example plugin of plugins/ (docs/plugins.md)
     )
     assert get_family("ridge").task_types == ("regression",)
     with pytest.raises(KeyError, match="unknown model 'svm'; known models: xgboost"):

@@ -78,6 +78,18 @@ def _cmd_show(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def _cmd_families(args: argparse.Namespace) -> int:
+    from airsweep.models.listing import family_rows, format_families
+    from airsweep.models.registry import loaded_families
+
+    rows, errors = family_rows(), [str(error) for error in loaded_families().errors]
+    if args.json:
+        print_json({"families": rows, "plugin_errors": errors})
+    else:
+        print(format_families(rows, errors))
+    return ExitCode.OK
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Add ``models`` and its subcommands to the ``airsweep`` parser's subcommands."""
     group = sub.add_parser("models", help="the model registry: every sweep's model, champions")
@@ -92,3 +104,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     show.add_argument("run_key", metavar="RUN_ID", help="the run id of the sweep that made it")
     add_client_options(show)
     show.set_defaults(func=_cmd_show)
+    families = commands.add_parser(
+        "families", help="model families a sweep can use (built-in and plugins), with their spaces"
+    )
+    families.add_argument("--json", action="store_true", help="print JSON for scripts")
+    families.set_defaults(func=_cmd_families)

@@ -1,31 +1,31 @@
-"""Model families by name."""
+"""Model families by name: the built-in ones and the plugins (:mod:`airsweep.models.plugins`).
+
+The families are loaded once per process, at the first look-up: the DAG's
+param schemas (``models``, ``search_space``, ``device``) list the plugins too.
+"""
 
 from __future__ import annotations
 
-from airsweep.models.base import ModelFamily
-from airsweep.models.hist_gradient_boosting import HistGradientBoostingFamily
-from airsweep.models.linear import LinearFamily
-from airsweep.models.logistic_regression import LogisticRegressionFamily
-from airsweep.models.random_forest import RandomForestFamily
-from airsweep.models.ridge import RidgeFamily
-from airsweep.models.xgboost import XGBoostFamily
+import functools
 
-_FAMILIES: dict[str, ModelFamily] = {
-    family.name: family
-    for family in (
-        XGBoostFamily(),
-        RandomForestFamily(),
-        HistGradientBoostingFamily(),
-        LogisticRegressionFamily(),
-        RidgeFamily(),
-        LinearFamily(),
-    )
-}
+from airsweep.models.base import ModelFamily
+from airsweep.models.plugins import (
+    LoadedFamilies,
+    installed_entry_points,
+    load_families,
+    plugins_dir,
+)
+
+
+@functools.cache
+def loaded_families() -> LoadedFamilies:
+    """The families of this process (built-in, plugins folder, entry points), loaded once."""
+    return load_families(plugins_dir(), installed_entry_points())
 
 
 def available_families() -> tuple[str, ...]:
-    """Return the names of all model families, in a stable order."""
-    return tuple(_FAMILIES)
+    """Return the names of all model families, in a stable order (built-in ones first)."""
+    return tuple(loaded_families().families)
 
 
 def get_family(name: str) -> ModelFamily:
@@ -34,7 +34,8 @@ def get_family(name: str) -> ModelFamily:
     Raises:
         KeyError: ``name`` is not a known family (the message lists the known ones).
     """
+    families = loaded_families().families
     try:
-        return _FAMILIES[name]
+        return families[name]
     except KeyError:
-        raise KeyError(f"unknown model {name!r}; known models: {', '.join(_FAMILIES)}") from None
+        raise KeyError(f"unknown model {name!r}; known models: {', '.join(families)}") from None
