@@ -27,6 +27,7 @@ from airsweep.selection import finalize_best
 from airsweep.settings import Settings, get_settings
 from airsweep.study import create_study, load_study, study_name_for
 from airsweep.study_lock import study_lock
+from airsweep.sweep_report import report_fields
 from airsweep.warm_start import WARM_START, open_source, seed_study
 from airsweep.workers import LiveWorkers, current_workers
 
@@ -162,8 +163,10 @@ def finalize(
         reason), ``dropped_columns`` (column names, by reason),
         ``infinite_values`` (per column, made missing), ``warm_start`` (the
         seeding's record, :data:`airsweep.warm_start.WARM_START`, or ``None``;
-        the best trial may be a seeded one: it is refitted like any other) and
-        ``leaderboard`` (top 5).
+        the best trial may be a seeded one: it is refitted like any other),
+        ``leaderboard`` (top 5) and ``report_uri`` (the sweep's HTML report,
+        :mod:`airsweep.sweep_report`), or ``report_error`` when the report could
+        not be written (the sweep succeeds all the same).
 
     Raises:
         airsweep.selection.NoCompletedTrialError: No trial completed; the
@@ -199,6 +202,7 @@ def finalize(
         "infinite_values": card["dataset"]["infinite_values"],
         "warm_start": study.user_attrs.get(WARM_START),
         "leaderboard": leaderboard(study, top=5),
+        **report_fields(study, run_id, card, settings),
     }
 
 

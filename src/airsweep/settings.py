@@ -29,6 +29,8 @@ class Settings:
         threads_per_slot: CPU threads one trial may use (one worker slot):
             ``AIRSWEEP_THREADS_PER_SLOT``, or on a gpu worker
             ``AIRSWEEP_GPU_THREADS_PER_SLOT`` when set.
+        prometheus_url: Prometheus' base URL (``AIRSWEEP_PROMETHEUS_URL``), for the
+            dashboard panels of sweep reports; empty when unset.
     """
 
     home: Path
@@ -40,6 +42,7 @@ class Settings:
     worker_name: str
     worker_queues: tuple[str, ...]
     threads_per_slot: int
+    prometheus_url: str = ""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -67,6 +70,7 @@ class Settings:
             worker_name=get("AIRSWEEP_WORKER_NAME", ""),
             worker_queues=queues,
             threads_per_slot=max(1, int(threads)),
+            prometheus_url=get("AIRSWEEP_PROMETHEUS_URL", ""),
         )
 
 

@@ -39,10 +39,12 @@ from airsweep.cluster.components import (
 )
 from airsweep.cluster.config import ClusterConfig
 from airsweep.cluster.environment import native_environment
+from airsweep.cluster.lifecycle import monitoring_programs
 from airsweep.cluster.pool_sync import HEARTBEAT_VARIABLE, INTERVAL_VARIABLE, api_url
 from airsweep.cluster.secrets import SECRET_NAMES, generate_secrets
 from airsweep.compose import COMPOSE_SECRET_NAMES, init_compose
 from airsweep.envfile import read_env_file
+from airsweep.monitoring.trials_dashboard import HEALTH_PATH
 from airsweep.queues import CONTROL_KIND, CONTROL_QUEUE, TRIAL_KINDS, WORKER_QUEUES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -367,8 +369,40 @@ def test_pool_sync_reaches_the_broker_and_the_api_server_as_admin(dotenv: dict[s
     holders = {
         n for n, s in SERVICES.items() if "AIRSWEEP_ADMIN_PASSWORD" in s.get("environment", {})
     }
-    assert holders == {"airflow-init", "pool-sync"}, "docs/security.md: least privilege"
+    assert holders == {"airflow-init", "pool-sync", "dashboard"}, "docs/security.md"
     assert component("pool-sync", env).argv[:3] == ("python", "-m", "airsweep.cluster.pool_sync")
+
+
+def test_the_dashboard_runs_the_native_component_read_only_on_the_study_database(
+    dotenv: dict[str, str],
+):
+    env = _service_env("dashboard", dotenv)
+    assert (
+        env["AIRSWEEP_OPTUNA_STORAGE"]
+        == _service_env("worker-control", dotenv)["AIRSWEEP_OPTUNA_STORAGE"]
+    )
+    assert env["AIRSWEEP_ADMIN_PASSWORD"] == dotenv["AIRSWEEP_ADMIN_PASSWORD"]
+    argv = component("dashboard", env).argv
+    assert argv[:3] == ("python", "-m", "airsweep.monitoring.trials_dashboard")
+    listen = argv[argv.index("--listen") + 1]
+    assert listen == "0.0.0.0:8085"
+    assert SERVICES["dashboard"]["ports"] == ["127.0.0.1:8085:8085"]
+    assert HEALTH_PATH in SERVICES["dashboard"]["healthcheck"]["test"][-1]
+    assert set(SERVICES["dashboard"]["depends_on"]) == {"postgres", "airflow-init"}
+    cfg = ClusterConfig.from_env(ROOT, {})
+    native = component("dashboard", native_environment(cfg, generate_secrets())).argv
+    assert native[:4] == argv[:4] and native[4] == f"127.0.0.1:{cfg.ports['dashboard']}"
+    assert "dashboard" in {p.name for p in monitoring_programs(cfg)}
+
+
+def test_reports_reach_prometheus_in_both_modes(dotenv: dict[str, str]):
+    env = _service_env("worker-control", dotenv)
+    host = re.fullmatch(r"http://([\w-]+):(\d+)", env["AIRSWEEP_PROMETHEUS_URL"])
+    assert host and host.group(1) in SERVICES
+    assert any(p.endswith(f":{host.group(2)}") for p in SERVICES[host.group(1)]["ports"])
+    cfg = ClusterConfig.from_env(ROOT, {})
+    native = native_environment(cfg, generate_secrets())["AIRSWEEP_PROMETHEUS_URL"]
+    assert native == f"http://127.0.0.1:{cfg.ports['prometheus']}"
 
 
 def test_compose_covers_native_wiring(dotenv: dict[str, str]):

@@ -43,6 +43,7 @@ class Connection:
         storage: SQLAlchemy URL of the study database (studies and registry); ``""`` if unknown.
         broker_url: The Celery broker URL; ``""`` if unknown.
         artifact_uri: Root URI of the artifact store; ``""`` if unknown.
+        prometheus_url: Prometheus' base URL (sweep reports draw its panels); ``""`` if unknown.
         source: Where these came from, for error messages (a state dir or ``"environment"``).
     """
 
@@ -53,6 +54,7 @@ class Connection:
     broker_url: str
     artifact_uri: str
     source: str
+    prometheus_url: str = ""
 
     @classmethod
     def from_state_dir(cls, home: Path) -> Connection:
@@ -77,6 +79,7 @@ class Connection:
             broker_url=env.get("AIRFLOW__CELERY__BROKER_URL", ""),
             artifact_uri=env.get("AIRSWEEP_ARTIFACT_URI", ""),
             source=str(home),
+            prometheus_url=env.get("AIRSWEEP_PROMETHEUS_URL", ""),
         )
 
     @classmethod
@@ -113,6 +116,7 @@ class Connection:
             broker_url=env.get("AIRFLOW__CELERY__BROKER_URL", "").strip(),
             artifact_uri=env.get("AIRSWEEP_ARTIFACT_URI", "").strip(),
             source="environment",
+            prometheus_url=env.get("AIRSWEEP_PROMETHEUS_URL", "").strip(),
         )
 
     def client(self) -> AirflowClient:

@@ -267,15 +267,46 @@ def _cmd_cancel(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from airsweep.artifacts import ArtifactStore
+    from airsweep.settings import Settings
+    from airsweep.sweep_report import write_run_report
+
+    conn = connect(args)
+    if not conn.artifact_uri:
+        raise CLIError(
+            "sweep report writes to the artifact store: set AIRSWEEP_ARTIFACT_URI", ExitCode.USAGE
+        )
+    settings = Settings.from_env(
+        {
+            "AIRSWEEP_OPTUNA_STORAGE": conn.require_storage("sweep report"),
+            "AIRSWEEP_ARTIFACT_URI": conn.artifact_uri,
+            "AIRSWEEP_PROMETHEUS_URL": conn.prometheus_url,
+        }
+    )
+    try:
+        uri = write_run_report(args.run_id, settings)
+    except KeyError:
+        raise CLIError(
+            f"no sweep {args.run_id!r} with a study (unknown run id, or its setup has not run)",
+            ExitCode.NOT_FOUND,
+        ) from None
+    path = ArtifactStore(settings.artifact_uri).local_path(uri)
+    if args.json:
+        print_json({"run_id": args.run_id, "report_uri": uri, "path": path})
+    else:
+        print(path or uri)
+    return ExitCode.OK
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Add ``sweep`` and its subcommands to the ``airsweep`` parser's subcommands.
 
-    Each subcommand sets ``func``; a new one (``report``) is one more
-    ``commands.add_parser`` here.
+    Each subcommand sets ``func``; a new one is one more ``commands.add_parser`` here.
     """
     group = sub.add_parser(
         "sweep",
-        help="start, watch, list, show, compare and cancel sweeps",
+        help="start, watch, list, show, compare, cancel and report sweeps",
         description="Sweeps are runs of the hpo_sweep DAG. `airsweep sweep [options]` "
         "without a subcommand is `airsweep sweep start [options]`.",
     )
@@ -324,6 +355,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     add_client_options(cancel)
     cancel.set_defaults(func=_cmd_cancel)
+
+    report = commands.add_parser(
+        "report", help="write the sweep's HTML report now (running or not); print its path"
+    )
+    report.add_argument("run_id", help="the sweep's run id")
+    add_client_options(report)
+    report.set_defaults(func=_cmd_report)
     SUBCOMMANDS[:] = list(commands.choices)
 
 

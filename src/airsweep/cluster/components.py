@@ -94,7 +94,10 @@ def component(name: str, env: Mapping[str, str]) -> Component:
     ``flower``, ``queue-exporter`` (Celery queue depth from the broker named by
     ``AIRFLOW__CELERY__BROKER_URL``, served on ``AIRSWEEP_QUEUE_EXPORTER_LISTEN``),
     ``pool-sync`` (the trial pools follow the live worker slots:
-    :mod:`airsweep.cluster.pool_sync`, configured by its environment), and
+    :mod:`airsweep.cluster.pool_sync`, configured by its environment),
+    ``dashboard`` (optuna-dashboard on the study database, read-only, behind the
+    admin password: :mod:`airsweep.monitoring.trials_dashboard`, served on
+    ``AIRSWEEP_DASHBOARD_LISTEN``), and
     the Celery workers ``worker-control`` (queue ``default``: the sweep's
     control tasks), ``worker-cpu`` and ``worker-gpu`` (queues ``cpu``, ``gpu``:
     trials, one per Celery process), with an optional ``-N`` suffix for extra
@@ -125,6 +128,10 @@ def component(name: str, env: Mapping[str, str]) -> Component:
         return Component(name, argv)
     if name == "pool-sync":
         return Component(name, ("python", "-m", "airsweep.cluster.pool_sync"))
+    if name == "dashboard":
+        listen = env.get("AIRSWEEP_DASHBOARD_LISTEN", "").strip() or "127.0.0.1:8085"
+        module = "airsweep.monitoring.trials_dashboard"
+        return Component(name, ("python", "-m", module, "--listen", listen))
     for kind, queues in WORKER_QUEUES.items():
         prefix = f"worker-{kind}"
         suffix = name.removeprefix(prefix)

@@ -49,9 +49,14 @@ def secrets_file(cfg: ClusterConfig) -> Path:
     return cfg.path("secrets.env")
 
 
+def _component_argv(cfg: ClusterConfig, name: str) -> tuple[str, ...]:
+    """The supervised command of component ``name``: ``airsweep component NAME``."""
+    return (sys.executable, "-m", "airsweep", "component", name, "--env-file", str(env_file(cfg)))
+
+
 def _component_program(cfg: ClusterConfig, name: str, env: dict[str, str]) -> Program:
     comp = component(name, env)
-    argv = (sys.executable, "-m", "airsweep", "component", name, "--env-file", str(env_file(cfg)))
+    argv = _component_argv(cfg, name)
     extra: dict[str, str] = {}
     stop_wait = 30
     if comp.worker_kind:
@@ -87,7 +92,7 @@ def programs(cfg: ClusterConfig, env: dict[str, str]) -> list[Program]:
 
 
 def monitoring_programs(cfg: ClusterConfig) -> list[Program]:
-    """The StatsD bridge, the Celery queue exporter and (when installed) Prometheus.
+    """The StatsD bridge, queue exporter, trials dashboard and (if installed) Prometheus.
 
     The official statsd_exporter and Grafana do not install without Docker, so
     the native mode runs airsweep's bridge on the same mapping file, and
@@ -105,18 +110,10 @@ def monitoring_programs(cfg: ClusterConfig) -> list[Program]:
         "--web-listen",
         f"127.0.0.1:{ports['statsd_exporter']}",
     )
-    queue_exporter = (
-        sys.executable,
-        "-m",
-        "airsweep",
-        "component",
-        "queue-exporter",
-        "--env-file",
-        str(env_file(cfg)),
-    )
     result = [
         Program("statsd-exporter", bridge, "monitoring"),
-        Program("queue-exporter", queue_exporter, "monitoring"),
+        Program("queue-exporter", _component_argv(cfg, "queue-exporter"), "monitoring"),
+        Program("dashboard", _component_argv(cfg, "dashboard"), "monitoring"),
     ]
     binary = shutil.which("prometheus")
     if binary:
@@ -311,12 +308,18 @@ def summary(cfg: ClusterConfig, env: dict[str, str]) -> str:
             ),
             f"  metrics        : http://127.0.0.1:{cfg.ports['statsd_exporter']}/metrics"
             f" (StatsD in on udp {cfg.ports['statsd']})",
+            f"  trials         : {dashboard_url(cfg)}  (optuna-dashboard, user admin, read-only)",
             f"  passwords      : {secrets_file(cfg)}  (AIRSWEEP_ADMIN_PASSWORD, ...)",
             f"  pools          : {pool_text} (pool-sync follows the live worker slots)",
             f"  logs           : {cfg.log_dir}",
             "  stop with `make down`",
         ]
     )
+
+
+def dashboard_url(cfg: ClusterConfig) -> str:
+    """URL of the live trials dashboard (optuna-dashboard, the ``dashboard`` component)."""
+    return f"http://127.0.0.1:{cfg.ports['dashboard']}"
 
 
 def scale(
@@ -386,6 +389,7 @@ def status(cfg: ClusterConfig) -> tuple[bool, str]:
         rows.append(f"{name:<16}{info['statename']:<10}{info['pid']:>8}  {uptime:>8}s  {log}")
     problems = api_health_problems(cfg.api_url)
     rows.append("api health: " + ("ok" if not problems else "; ".join(problems)))
+    rows.append(f"trials dashboard: {dashboard_url(cfg)} (user admin, read-only)")
     broker_url = read_env_file(env_file(cfg)).get("AIRFLOW__CELERY__BROKER_URL")
     if broker_url:
         rows.append(live_workers_line(broker_url))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,11 +77,15 @@ class PromQuery:
     raw: str
 
 
-def render_grafana_expr(expr: str) -> str:
+def render_grafana_expr(expr: str, values: Mapping[str, str] | None = None) -> str:
     """Substitute Grafana variables to get plain PromQL.
 
     Args:
         expr: A panel query, e.g. ``rate(x{sweep=~"$sweep"}[$__rate_interval])``.
+        values: Values of some variables by name (without ``$``): a dashboard
+            variable's value is a regex (``{"sweep": "hpo_sweep__manual_1"}``), a
+            built-in's a duration (``{"__range": "300s"}``). The others get the
+            defaults above.
 
     Returns:
         e.g. ``rate(x{sweep=~".*"}[1m])``.
@@ -90,16 +94,20 @@ def render_grafana_expr(expr: str) -> str:
         ValueError: If a dashboard variable is used outside a regex matcher string, or
             a ``$__`` variable is unknown.
     """
+    values = values or {}
+
+    def variable(match: re.Match[str]) -> str:
+        return values.get(match.group(1) or match.group(2) or match.group(3), ".*")
 
     def in_matcher(match: re.Match[str]) -> str:
-        return f'{match.group(1)}"{_VARIABLE_RE.sub(".*", match.group(2))}"'
+        return f'{match.group(1)}"{_VARIABLE_RE.sub(variable, match.group(2))}"'
 
     rendered = _REGEX_MATCHER_RE.sub(in_matcher, expr)
 
     def builtin(match: re.Match[str]) -> str:
         name = match.group(1) or match.group(2) or match.group(3)
         if name in _BUILTINS:
-            return _BUILTINS[name]
+            return values.get(name, _BUILTINS[name])
         raise ValueError(f"variable ${name} outside a regex matcher in {expr!r}")
 
     return _VARIABLE_RE.sub(builtin, rendered)
@@ -156,6 +164,11 @@ def _panels(panels: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         yield from _panels(panel.get("panels", []))
 
 
+def dashboard_panels(path: Path) -> Iterator[dict[str, Any]]:
+    """Yield every panel of a Grafana dashboard JSON file, rows' panels included, in order."""
+    yield from _panels(json.loads(path.read_text(encoding="utf-8")).get("panels", []))
+
+
 def iter_dashboard_queries(dashboard_dir: Path = DASHBOARD_DIR) -> Iterator[PromQuery]:
     """Yield every PromQL query of the provisioned dashboards.
 
@@ -178,7 +191,7 @@ def iter_dashboard_queries(dashboard_dir: Path = DASHBOARD_DIR) -> Iterator[Prom
             if variable.get("type") == "query" and found:
                 expr = f"group by ({found.group(2)}) ({render_grafana_expr(found.group(1))})"
                 yield PromQuery(path.name, f"variable {variable['name']}", "", expr, raw)
-        for panel in _panels(dashboard.get("panels", [])):
+        for panel in dashboard_panels(path):
             for target in panel.get("targets", []):
                 if target.get("expr"):
                     yield PromQuery(

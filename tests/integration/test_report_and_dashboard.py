@@ -1,0 +1,79 @@
+"""On the real cluster: a finished sweep's report in the artifact store, opened in headless
+Chromium, a report written on demand, and the live trials dashboard listing the sweep."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+
+from airsweep.artifacts import ArtifactStore
+from airsweep.study import study_name_for
+from airsweep.sweep_report import report_uri
+from tests.browser import colored_fraction, open_page
+from tests.integration.conftest import SWEEP
+
+pytestmark = pytest.mark.integration
+
+#: Share of coloured pixels above which a screenshot shows plots (tests/unit/test_sweep_report.py).
+DRAWN = 0.005
+
+
+def _local(cluster, uri: str) -> Path:
+    path = ArtifactStore(cluster.artifact_uri).local_path(uri)
+    assert path is not None and path.is_file(), uri
+    return path
+
+
+def test_a_finished_sweep_has_its_report_and_it_opens_in_a_browser(
+    cluster, finished_sweep, tmp_path
+):
+    summary = cluster.client.xcom(SWEEP, finished_sweep.run_id, "finalize")
+    assert "report_error" not in summary, summary["report_error"]
+    store = ArtifactStore(cluster.artifact_uri)
+    assert summary["report_uri"] == report_uri(store, finished_sweep.run_id)
+    page = _local(cluster, summary["report_uri"])
+    text = page.read_text()
+    for family in finished_sweep.conf["models"]:
+        assert f">Family {family}</h2>" in text
+    assert "on the held-out split" in text and "Trials over time per queue and worker" in text
+    if shutil.which("prometheus"):  # the panels come from the cluster's Prometheus
+        panels = text[text.index('<section id="sweeps-dashboard-prometheus">') :]
+        drawn = re.findall(r'<img src="data:image/png;base64,[^"]+" alt="([^"]+)"', panels)
+        assert {"Budget left per sweep", "Best score over time per sweep"} <= set(drawn), (
+            f"drawn: {drawn}; notes: {re.findall(r'<p class=.note.>(.*?)</p>', panels)}"
+        )
+    loaded = open_page(page, tmp_path)
+    assert loaded.errors == []
+    assert len(loaded.images) >= 8
+    assert all(i["complete"] and i["width"] > 0 and i["height"] > 0 for i in loaded.images)
+    assert colored_fraction(loaded.screenshot) > DRAWN
+
+
+def test_airsweep_sweep_report_writes_it_on_demand_with_the_registered_model(
+    cluster, finished_sweep
+):
+    result = cluster.airsweep("sweep", "report", finished_sweep.run_id, "--json")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    path = _local(cluster, document["report_uri"])
+    assert document["path"] == str(path)
+    text = path.read_text()
+    assert "on the held-out split" in text, "the model comes from the registry"
+    assert text.count("<img ") >= 8
+
+
+def test_the_trials_dashboard_lists_the_sweep_to_the_admin_only(cluster, finished_sweep):
+    url = f"http://127.0.0.1:{cluster.cfg.ports['dashboard']}"
+    auth = ("admin", cluster.secrets["AIRSWEEP_ADMIN_PASSWORD"])
+    studies = httpx.get(f"{url}/api/studies", auth=auth, timeout=30).json()["study_summaries"]
+    assert study_name_for(SWEEP, finished_sweep.run_id) in {s["study_name"] for s in studies}
+    assert httpx.get(f"{url}/api/studies", timeout=10).status_code == 401
+    assert httpx.delete(f"{url}/api/studies/1", auth=auth, timeout=10).status_code == 405
+    status = cluster.airsweep("status")
+    assert re.search(r"^dashboard\s+RUNNING", status.stdout, re.M), status.stdout
+    assert f"trials dashboard: {url}" in status.stdout
