@@ -55,7 +55,8 @@ def prepare_dataset(
 
     Returns:
         The manifest: ``dataset``, ``dataset_name``, ``target``, ``task_type``,
-        ``metric``, ``direction``, ``fingerprint``, ``n_rows`` (kept),
+        ``metric``, ``direction`` (the primary metric), ``objectives`` (each
+        ``name`` and ``direction``), ``fingerprint``, ``n_rows`` (kept),
         ``dropped_rows`` (reason -> rows dropped before the split),
         ``dropped_columns`` (reason -> names), ``infinite_values`` (column ->
         values made missing; see :mod:`airsweep.cleaning`), ``n_train``,
@@ -86,6 +87,7 @@ def prepare_dataset(
         "task_type": task_type,
         "metric": metric,
         "direction": metric_direction(metric),
+        "objectives": config.objectives_for(task_type),
         "fingerprint": fingerprint(train, test, target=target, task_type=task_type),
         "n_rows": len(frame),
         "dropped_rows": cleaned.dropped_rows,

@@ -96,12 +96,14 @@ def final_report(client: AirflowClient, run_id: str) -> str:
 
 def format_summary(summary: dict[str, Any]) -> str:
     """The text of :func:`final_report` from a ``finalize`` summary."""
+    multi = len(summary.get("objectives") or ()) > 1
     lines = [
         "",
-        "Leaderboard (top trials by CV score):",
+        "Leaderboard (Pareto front first):" if multi else "Leaderboard (top trials by CV score):",
         format_leaderboard(summary["leaderboard"]),
         "",
         f"Best model : {summary['model']}  CV {summary['metric']} {summary['cv_score']:.4f}",
+        *objectives_lines(summary),
         f"Test score : {summary['metric']} {summary['test_score']:.4f} on the held-out split",
         f"Trials     : {summary['trials']}",
         *warm_start_line(summary),
@@ -113,6 +115,25 @@ def format_summary(summary: dict[str, Any]) -> str:
         + ("yes (registry updated)" if summary["promoted"] else "no (kept the old one)"),
     ]
     return "\n".join(lines)
+
+
+def objectives_lines(summary: dict[str, Any]) -> list[str]:
+    """The ``Objectives :`` and ``Chosen by :`` lines of a multi-objective sweep; none otherwise.
+
+    Args:
+        summary: The ``finalize`` summary (its ``objectives`` and ``selection``).
+    """
+    objectives = summary.get("objectives") or []
+    if len(objectives) < 2:
+        return []
+    selection = summary["selection"]
+    values = ", ".join(f"{o['name']} {o['value']:.4g} ({o['direction']})" for o in objectives)
+    front = selection["pareto_front"] or []
+    chosen = f"{selection['rule']}, of a Pareto front of {len(front)} trial(s)"
+    return [
+        f"Objectives : {values}",
+        f"Chosen by  : {chosen}" + (f"; {selection['note']}" if selection["note"] else ""),
+    ]
 
 
 def warm_start_line(summary: dict[str, Any]) -> list[str]:

@@ -95,7 +95,7 @@ def setup(
     source = None
     if cfg.warm_start_from is not None:  # a bad one fails before the new study exists
         source = open_source(settings.optuna_storage, name, cfg, manifest, dag_id)
-    create_study(settings.optuna_storage, name, manifest["direction"], cfg, manifest)
+    create_study(settings.optuna_storage, name, manifest["objectives"], cfg, manifest)
     live = current_workers(broker_url) if broker_url else LiveWorkers()
     devices = resolve_devices(cfg, live.gpu_usable)
     seeded = None
@@ -152,13 +152,19 @@ def finalize(
     run_started: datetime,
     settings: Settings | None = None,
 ) -> dict[str, Any]:
-    """Pick the best COMPLETE trial, refit, test-score and store it; report the sweep.
+    """Pick the trial to store, refit, test-score and store it; report the sweep.
+
+    The trial is the best COMPLETE one, or in a multi-objective sweep the one
+    ``select`` picks from the Pareto front (:func:`airsweep.selection.select_best`).
 
     Returns:
-        The summary: ``study_name``, ``model``, ``metric``, ``cv_score``,
-        ``test_score``, ``model_uri``, ``card_uri``, ``promoted``, ``trials``
-        (counts by state), ``stop_reason`` (why the sweep stopped taking
-        trials: its budget spent or the stopping rule that fired),
+        The summary: ``study_name``, ``model``, ``metric`` (the primary
+        one), ``cv_score``, ``test_score``, ``model_uri``, ``card_uri``,
+        ``promoted``, ``trials`` (counts by state), ``objectives`` (each
+        ``name``, ``direction`` and the stored trial's ``value``),
+        ``selection`` (``rule``, ``note``, ``pareto_front``), ``stop_reason``
+        (why the sweep stopped taking trials: its budget spent or the
+        stopping rule that fired),
         ``dropped_rows`` (rows of the dataset dropped before the split, by
         reason), ``dropped_columns`` (column names, by reason),
         ``infinite_values`` (per column, made missing), ``warm_start`` (the
@@ -196,6 +202,8 @@ def finalize(
         "card_uri": card["card_uri"],
         "promoted": card["promoted"],
         "trials": card["trials"],
+        "objectives": card["objectives"],
+        "selection": card["selection"],
         "stop_reason": card["sweep"]["stop_reason"],
         "dropped_rows": card["dataset"]["dropped_rows"],
         "dropped_columns": card["dataset"]["dropped_columns"],

@@ -1,4 +1,9 @@
-"""Human-readable views of a sweep's study: leaderboard, progress, timing."""
+"""Human-readable views of a sweep's study: leaderboard, progress, timing.
+
+A multi-objective study (the ``objectives`` param) is shown by Pareto front:
+its leaderboard ranks trials by front (``front`` 1 is the Pareto front), then
+by the primary metric, with one column per objective (:mod:`airsweep.pareto`).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from airsweep.budget import is_lost, is_seeded, usage
+from airsweep.pareto import objective_names, pareto_ranks, primary_value, study_primary_index
 
 LEADERBOARD_COLUMNS = (
     "rank",
@@ -64,45 +70,63 @@ def cv_std(trial: FrozenTrial) -> float | None:
 def leaderboard(study: optuna.Study, top: int = 10) -> list[dict[str, Any]]:
     """Return the best ``top`` finished trials, best first.
 
-    COMPLETE trials come first, ordered by value in the study's direction and
-    ranked 1, 2, ...; PRUNED then FAIL trials follow, unranked (``rank`` None).
+    COMPLETE trials come first, ranked 1, 2, ...: by value in the study's
+    direction, or with several objectives by Pareto front, then primary
+    metric. PRUNED then FAIL trials follow, unranked (``rank`` None).
 
     Args:
         study: The sweep's study.
         top: Number of rows.
 
     Returns:
-        Rows with the keys of :data:`LEADERBOARD_COLUMNS`.
+        Rows with the keys of :data:`LEADERBOARD_COLUMNS` (``value`` is the
+        primary metric's). With several objectives also ``front`` (the
+        trial's Pareto front, 1 the best; ``None`` unless COMPLETE) and
+        ``objectives`` (objective name -> value).
     """
-    sign = -1.0 if study.direction == StudyDirection.MAXIMIZE else 1.0
+    trials = study.get_trials(deepcopy=False)
+    directions = study.directions
+    multi = len(directions) > 1
+    index = study_primary_index(study) if multi else 0
+    names = objective_names(study) if multi else []
+    ranks = pareto_ranks(trials, directions) if multi else {}
+    sign = -1.0 if directions[index] == StudyDirection.MAXIMIZE else 1.0
 
-    def order(trial: FrozenTrial) -> tuple[int, float, int]:
-        value = sign * trial.value if trial.value is not None else 0.0
-        return _FINISHED_ORDER.index(trial.state), value, trial.number
+    def order(trial: FrozenTrial) -> tuple[int, int, float, int]:
+        value = primary_value(trial, index)
+        signed = sign * value if value is not None else 0.0
+        return _FINISHED_ORDER.index(trial.state), ranks.get(trial.number, 0), signed, trial.number
 
-    finished = [t for t in study.get_trials(deepcopy=False) if t.state in _FINISHED_ORDER]
+    finished = [t for t in trials if t.state in _FINISHED_ORDER]
     rows = []
     for position, trial in enumerate(sorted(finished, key=order)[:top]):
         attrs, where = trial.user_attrs, placement(trial)
-        rows.append(
-            {
-                "rank": position + 1 if trial.state == TrialState.COMPLETE else None,
-                "number": trial.number,
-                "model": attrs.get("model"),
-                "value": trial.value,
-                "cv_std": cv_std(trial),
-                "state": trial.state.name,
-                "worker": where.get("worker"),
-                "queue": where.get("queue"),
-                "device": where.get("device_used"),
-                "fit_seconds": attrs.get("fit_seconds"),
-            }
-        )
+        complete = trial.state == TrialState.COMPLETE
+        row = {
+            "rank": position + 1 if complete else None,
+            "number": trial.number,
+            "model": attrs.get("model"),
+            "value": primary_value(trial, index),
+            "cv_std": cv_std(trial),
+            "state": trial.state.name,
+            "worker": where.get("worker"),
+            "queue": where.get("queue"),
+            "device": where.get("device_used"),
+            "fit_seconds": attrs.get("fit_seconds"),
+        }
+        if multi:
+            row["front"] = ranks.get(trial.number)
+            row["objectives"] = dict(zip(names, trial.values or [None] * len(names), strict=True))
+        rows.append(row)
     return rows
 
 
 def format_leaderboard(rows: list[dict[str, Any]]) -> str:
-    """Format leaderboard rows as an aligned text table (floats to 4 decimals, None as ``-``)."""
+    """Format leaderboard rows as an aligned text table (floats to 4 decimals, None as ``-``).
+
+    Rows of a multi-objective study show ``front`` and one column per
+    objective in place of ``value`` and ``cv_std``.
+    """
 
     def cell(value: Any) -> str:
         if value is None:
@@ -111,10 +135,16 @@ def format_leaderboard(rows: list[dict[str, Any]]) -> str:
             return f"{value:.4f}"
         return str(value)
 
-    table = [list(LEADERBOARD_COLUMNS)] + [
-        [cell(row[c]) for c in LEADERBOARD_COLUMNS] for row in rows
-    ]
-    widths = [max(len(line[i]) for line in table) for i in range(len(LEADERBOARD_COLUMNS))]
+    columns: list[str] = list(LEADERBOARD_COLUMNS)
+    if rows and "objectives" in rows[0]:
+        names = list(rows[0]["objectives"])
+        rows = [{**row, **row["objectives"]} for row in rows]
+        at = columns.index("value")
+        columns[at : at + 2] = names
+        columns.insert(1, "front")
+        columns = list(dict.fromkeys(columns))  # fit_seconds may be an objective too
+    table = [columns] + [[cell(row[c]) for c in columns] for row in rows]
+    widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
     return "\n".join(
         "  ".join(text.ljust(width) for text, width in zip(line, widths, strict=True)).rstrip()
         for line in table
@@ -134,7 +164,8 @@ def progress(study: optuna.Study, n_trials: int) -> dict[str, Any]:
         worker are under ``lost``, not ``fail``), ``percent``, ``budget_left``
         (places not yet taken by a runner), ``running_by_worker``
         (``"<queue>/<worker>"`` -> running trials), and ``best_value`` /
-        ``best_trial`` / ``best_model`` (``None`` before the first COMPLETE trial).
+        ``best_trial`` / ``best_model`` (``None`` before the first COMPLETE
+        trial; with several objectives, the best in the primary metric).
     """
     trials = study.get_trials(deepcopy=False)
     by_state: Counter[str] = Counter()
@@ -145,7 +176,7 @@ def progress(study: optuna.Study, n_trials: int) -> dict[str, Any]:
             where = placement(trial)
             running[f"{where.get('queue', '?')}/{where.get('worker', '?')}"] += 1
     used = usage(trials)
-    best = _best(study)
+    best, index = _best(study)
     return {
         "total": n_trials,
         "done": used.finished,
@@ -153,7 +184,7 @@ def progress(study: optuna.Study, n_trials: int) -> dict[str, Any]:
         "percent": round(100.0 * used.finished / n_trials, 1) if n_trials else 100.0,
         "budget_left": max(0, n_trials - used.used),
         "running_by_worker": dict(sorted(running.items())),
-        "best_value": best.value if best else None,
+        "best_value": primary_value(best, index) if best else None,
         "best_trial": best.number if best else None,
         "best_model": best.user_attrs.get("model") if best else None,
     }
@@ -180,9 +211,18 @@ def sweep_timing(study: optuna.Study) -> dict[str, Any]:
     }
 
 
-def _best(study: optuna.Study) -> FrozenTrial | None:
-    """Return the best COMPLETE trial, or ``None``."""
-    try:
-        return study.best_trial
-    except ValueError:
-        return None
+def _best(study: optuna.Study) -> tuple[FrozenTrial | None, int]:
+    """The best COMPLETE trial (or ``None``) and the index of the value it is best in.
+
+    With several objectives, the best in the primary metric.
+    """
+    directions = study.directions
+    if len(directions) == 1:
+        try:
+            return study.best_trial, 0
+        except ValueError:
+            return None, 0
+    index = study_primary_index(study)
+    sign = -1.0 if directions[index] == StudyDirection.MAXIMIZE else 1.0
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return min(complete, key=lambda t: (sign * t.values[index], t.number), default=None), index

@@ -264,9 +264,9 @@ class Runner:
             used = usage(trials)
             self.metrics.budget_left(self.study.study_name, config.n_trials - used.used)
             if rules and used.finished < config.n_trials:
-                direction = self.study.direction.name.lower()
+                directions = [d.name.lower() for d in self.study.directions]
                 now = wall_clock()
-                reason = check_rules(trials, used, config, direction, attrs[STARTED_AT], now)
+                reason = check_rules(trials, used, config, directions, attrs[STARTED_AT], now)
                 if reason is not None:  # recorded once: later takes end on the attr above
                     log.warning("the sweep stops taking trials: %s", reason)
                     self.study.set_user_attr(STOP_REASON, reason)

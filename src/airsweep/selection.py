@@ -11,13 +11,14 @@ import io
 import platform
 import time
 from collections import Counter
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
 
 import joblib
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 
 from airsweep.artifacts import ArtifactStore, safe_key
 from airsweep.config import SweepConfig
@@ -26,6 +27,7 @@ from airsweep.models.base import CPU
 from airsweep.models.pipeline import build_pipeline
 from airsweep.models.registry import get_family
 from airsweep.models.scoring import score
+from airsweep.pareto import KNEE, Selection, objective_names, pareto_ranks, primary_index, select
 from airsweep.registry import ModelRegistry
 from airsweep.report import cv_std, placement, sweep_timing
 from airsweep.settings import get_settings
@@ -40,8 +42,16 @@ class NoCompletedTrialError(ValueError):
     """The study has no COMPLETE trial to select."""
 
 
-def select_best(study: optuna.Study) -> FrozenTrial:
-    """Return the best COMPLETE trial in the study's direction.
+def select_best(
+    study: optuna.Study, metric: str | None = None, rule: str | Mapping[str, Any] = KNEE
+) -> Selection:
+    """Choose the trial to store: the best COMPLETE one, or by ``rule`` over the Pareto front.
+
+    Args:
+        study: The sweep's study.
+        metric: The sweep's primary metric (the manifest's ``metric``); by
+            default the study's first objective.
+        rule: The ``select`` param (:func:`airsweep.pareto.select`).
 
     Raises:
         NoCompletedTrialError: no trial completed; the message counts trials by
@@ -56,7 +66,8 @@ def select_best(study: optuna.Study) -> FrozenTrial:
             f"study {study.study_name!r} has no COMPLETE trial "
             f"({dict(counts) or 'no trials'}); errors: {reasons}"
         )
-    return study.best_trial
+    names = objective_names(study)
+    return select(trials, study.directions, names, primary_index(names, metric), rule)
 
 
 def finalize_best(
@@ -68,7 +79,10 @@ def finalize_best(
     registry: ModelRegistry,
     n_jobs: int | None = None,
 ) -> dict[str, Any]:
-    """Refit the best trial on the full training split, score it on the test split, store it.
+    """Refit the chosen trial on the full training split, score it on the test split, store it.
+
+    The chosen trial is the best COMPLETE one, or with several objectives
+    the one the ``select`` rule picks from the Pareto front (:func:`select_best`).
 
     The refit runs on the CPU (portable model files, whatever device the trial
     used). Files go to ``runs/<run_key>/model/``: ``model.joblib`` (the whole
@@ -85,13 +99,16 @@ def finalize_best(
         n_jobs: Threads of the refit; default ``threads_per_slot`` from the settings.
 
     Returns:
-        The model card (``model_uri``, ``card_uri`` included) plus ``promoted``:
+        The model card (``model_uri``, ``card_uri`` included; ``cv_score`` is
+        the primary metric's, ``objectives`` every objective's name, direction
+        and value, ``selection`` the rule, its note and the Pareto front) plus ``promoted``:
         whether the registry made it the champion of its dataset and metric.
 
     Raises:
         NoCompletedTrialError: no trial completed.
     """
-    best = select_best(study)
+    selection = select_best(study, manifest["metric"], config.select)
+    best = selection.trial
     model = best.user_attrs["model"]
     params = model_params(model, best.params)
     threads = n_jobs or get_settings().threads_per_slot
@@ -109,6 +126,7 @@ def finalize_best(
     native_uri = store.write_bytes(f"{base}/model.ubj", native) if native is not None else None
 
     where = placement(best)
+    names = objective_names(study)
     card = {
         "run_key": run_key,
         "study_name": study.study_name,
@@ -116,8 +134,13 @@ def finalize_best(
         "params": params,
         "metric": manifest["metric"],
         "direction": manifest["direction"],
-        "cv_score": best.value,
+        "cv_score": best.values[primary_index(names, manifest["metric"])],
         "cv_std": cv_std(best),
+        "objectives": [
+            {"name": name, "direction": direction.name.lower(), "value": value}
+            for name, direction, value in zip(names, study.directions, best.values, strict=True)
+        ],
+        "selection": _selection_record(study, selection),
         "test_score": test_score,
         "dataset": {
             "name": manifest["dataset_name"],
@@ -151,6 +174,18 @@ def finalize_best(
     }
     store.write_json(card["card_uri"], card)
     return {**card, "promoted": registry.register(card)}
+
+
+def _selection_record(study: optuna.Study, selection: Selection) -> dict[str, Any]:
+    """The card's ``selection``: ``rule``, ``note`` and ``pareto_front`` (trial numbers).
+
+    ``pareto_front`` is ``None`` for a single objective.
+    """
+    front = None
+    if len(study.directions) > 1:
+        ranks = pareto_ranks(study.get_trials(deepcopy=False), study.directions)
+        front = sorted(number for number, rank in ranks.items() if rank == 1)
+    return {"rule": selection.rule, "note": selection.note, "pareto_front": front}
 
 
 def _trial_counts(study: optuna.Study) -> dict[str, int]:

@@ -6,7 +6,9 @@ Three optional rules, each off when its param is ``null``:
   (:data:`STARTED_AT`, recorded by :func:`record_start`), reaches ``timeout_s``;
 * ``patience``: the last ``patience`` finished trials that count (COMPLETE,
   PRUNED, trial-level FAIL, in the order they finished) did not improve the best
-  value; a tie is not an improvement;
+  value; a tie is not an improvement. With several objectives, a trial improves
+  when it joins the Pareto front: no earlier COMPLETE trial is at least as good
+  in every objective;
 * ``target_score``: the best value reaches ``target_score`` (``>=`` when the
   metric is maximized, ``<=`` when it is minimized).
 
@@ -19,7 +21,7 @@ on every worker sees the same decision and the running trials finish on their ow
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 import optuna
@@ -56,7 +58,7 @@ def check_rules(
     trials: Iterable[FrozenTrial],
     used: Usage,
     config: SweepConfig,
-    direction: str,
+    directions: Sequence[str],
     started_at: float,
     now: float,
 ) -> str | None:
@@ -67,7 +69,7 @@ def check_rules(
         used: The study's budget usage (:func:`airsweep.budget.usage`).
         config: The sweep config (``timeout_s``, ``patience``, ``target_score``,
             ``n_trials``).
-        direction: ``"maximize"`` or ``"minimize"``.
+        directions: The study's directions, ``"maximize"`` or ``"minimize"`` each.
         started_at: When the sweep started (seconds since the epoch, :data:`STARTED_AT`).
         now: Seconds since the epoch.
 
@@ -79,16 +81,18 @@ def check_rules(
         (t for t in trials if t.state in _COUNTED and not is_lost(t)),
         key=lambda t: (t.datetime_complete or datetime.max, t.number),
     )
-    better = (lambda a, b: a > b) if direction == MAXIMIZE else (lambda a, b: a < b)
-    best: float | None = None
+    signs = [1.0 if direction == MAXIMIZE else -1.0 for direction in directions]
+    front: list[list[float]] = []  # the best signed values so far (larger is better)
     reached_by: FrozenTrial | None = None
     since_best = 0
     for trial in finished:
-        value = trial.value if trial.state == TrialState.COMPLETE else None
-        if value is not None and math.isfinite(value) and (best is None or better(value, best)):
-            best, since_best = value, 0
+        values = trial.values if trial.state == TrialState.COMPLETE else None
+        signed = [s * v for s, v in zip(signs, values or (), strict=False)]
+        if values and all(math.isfinite(v) for v in values) and _improves(signed, front):
+            front = [other for other in front if _improves(other, [signed])] + [signed]
+            since_best = 0
             target = config.target_score
-            if reached_by is None and target is not None and not better(target, value):
+            if reached_by is None and target is not None and signs[0] * target <= signed[0]:
                 reached_by = trial
         elif not is_seeded(trial):  # a warm start's trials set the best, only new ones wait
             since_best += 1
@@ -106,3 +110,8 @@ def check_rules(
             f"{used.used} of {config.n_trials} trials"
         )
     return None
+
+
+def _improves(signed: Sequence[float], front: Iterable[Sequence[float]]) -> bool:
+    """Whether signed values (larger is better) join ``front``: no point of it is as good in all."""
+    return not any(all(o >= v for o, v in zip(other, signed, strict=True)) for other in front)

@@ -7,7 +7,8 @@ cluster); every runner loads it and runs ask-and-tell against it.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+import warnings
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import optuna
@@ -26,6 +27,7 @@ MANIFEST_SUMMARY_KEYS = (
     "task_type",
     "metric",
     "direction",
+    "objectives",
     "n_train",
     "n_test",
 )
@@ -39,7 +41,7 @@ def study_name_for(dag_id: str, run_id: str) -> str:
 def create_study(
     storage_url: Storage,
     study_name: str,
-    direction: str,
+    objectives: Sequence[Mapping[str, str]],
     config: SweepConfig,
     manifest: Mapping[str, Any] | None = None,
 ) -> None:
@@ -53,24 +55,30 @@ def create_study(
     Args:
         storage_url: Optuna storage URL (or storage object, for tests).
         study_name: Name from :func:`study_name_for`.
-        direction: ``"maximize"`` or ``"minimize"`` (the manifest's ``direction``).
+        objectives: The study's objectives, each ``name`` and ``direction``
+            (the manifest's ``objectives``, :meth:`SweepConfig.objectives_for`):
+            the study's directions and metric names.
         config: The sweep config.
         manifest: The dataset manifest, summarized into the study.
 
     Raises:
-        ValueError: a study of that name exists with another direction.
+        ValueError: a study of that name exists with other directions.
     """
+    directions = [objective["direction"] for objective in objectives]
     study = optuna.create_study(
         storage=storage_url,
         study_name=study_name,
-        direction=direction,
+        directions=directions,
         load_if_exists=True,
     )
-    existing = study.direction.name.lower()
-    if existing != direction:
+    existing = [d.name.lower() for d in study.directions]
+    if existing != directions:
         raise ValueError(
-            f"study {study_name!r} already exists with direction {existing}, not {direction}"
+            f"study {study_name!r} already exists with directions {existing}, not {directions}"
         )
+    with warnings.catch_warnings():  # experimental since Optuna 3.2, read by its plots
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names([objective["name"] for objective in objectives])
     record_start(study, time.time())
     study.set_user_attr("config", config.to_dict())
     if manifest is not None:

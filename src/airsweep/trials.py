@@ -38,13 +38,14 @@ import optuna
 from optuna.trial import TrialState
 
 from airsweep.budget import WORKER_LOST
-from airsweep.config import SweepConfig
+from airsweep.config import MAXIMIZE, SweepConfig
 from airsweep.crossval import CrossValidation, Report
 from airsweep.data import load_split
 from airsweep.forked import DeadlinePassed, ForkedError, ForkedProcess
 from airsweep.metrics import Metrics
 from airsweep.models.base import CLASSIFICATION
 from airsweep.models.registry import get_family
+from airsweep.pareto import best_value, primary_index
 from airsweep.pruning import FamilyPruner
 from airsweep.search.pruners import StepSchedule, make_pruner, step_schedule
 from airsweep.space import resolve_space, suggest
@@ -55,6 +56,8 @@ log = logging.getLogger(__name__)
 clock = time.perf_counter
 #: Prefix of the ``error`` of a trial that passed ``trial_timeout_s``.
 TIMEOUT = "timeout"
+#: The trial attr (and cost objective) holding its cross-validation wall time.
+FIT_SECONDS = "fit_seconds"
 
 STATE_NAMES = {
     TrialState.COMPLETE: "complete",
@@ -91,12 +94,14 @@ class Outcome:
         fit_seconds: Wall time of its cross-validation.
         error: Why it failed, else ``None``.
         lost: Whether it was declared lost (its heartbeat lapsed) before it ended.
+        values: The objectives it was told (COMPLETE only), in the study's order.
     """
 
     state: TrialState
     fit_seconds: float
     error: str | None = None
     lost: bool = False
+    values: list[float] | None = None
 
 
 class _StepReporter:
@@ -106,15 +111,18 @@ class _StepReporter:
     :data:`~airsweep.crossval.Report` of the trial process, in step order.
 
     Args:
-        pruner: The trial's pruner (its family's trials only).
+        pruner: The trial's pruner (its family's trials only); ``None`` in a
+            multi-objective sweep, which neither reports nor prunes (Optuna's
+            pruners compare one value).
         last_step: The trial's last step (its last fold, or its total rounds).
     """
 
-    def __init__(self, pruner: FamilyPruner, last_step: int) -> None:
+    def __init__(self, pruner: FamilyPruner | None, last_step: int) -> None:
         self._pruner = pruner
         self.last_step = last_step
         self.step: int | None = None
         self.scores: list[float] = []
+        self.others: list[dict[str, float]] = []
         self.pruned = False
 
     def __call__(self, report: Report) -> bool:
@@ -123,7 +131,9 @@ class _StepReporter:
         The pruner is asked at every step but the last (a finished trial has
         nothing left to save).
         """
-        self.step, self.scores = report
+        self.step, self.scores, self.others = report
+        if self._pruner is None:
+            return True
         self._pruner.report(self.mean, self.step)
         self.pruned = self.step < self.last_step and self._pruner.should_prune()
         return not self.pruned
@@ -132,6 +142,14 @@ class _StepReporter:
     def mean(self) -> float:
         """The mean score of the folds at the last step."""
         return float(np.mean(self.scores))
+
+    def objectives(self, metric: str) -> dict[str, float]:
+        """The trial's measured objectives: ``metric`` (the mean) and the others' fold means."""
+        names = self.others[0] if self.others else {}
+        return {
+            metric: self.mean,
+            **{n: float(np.mean([o[n] for o in self.others])) for n in names},
+        }
 
 
 class TrialExecutor:
@@ -174,13 +192,22 @@ class TrialExecutor:
         splitter_cls = StratifiedKFold if manifest["task_type"] == CLASSIFICATION else KFold
         splitter = splitter_cls(n_splits=config.cv_folds, shuffle=True, random_state=config.seed)
         self.folds = list(splitter.split(self.X, self.y))
+        self.objectives = [o["name"] for o in manifest["objectives"]]
         self.cv = CrossValidation(
-            manifest, self.X, self.y, self.folds, n_jobs, device.used, config.seed
+            manifest,
+            self.X,
+            self.y,
+            self.folds,
+            n_jobs,
+            device.used,
+            config.seed,
+            tuple(n for n in self.objectives if n not in (manifest["metric"], FIT_SECONDS)),
         )
         self._spaces: dict[str, dict[str, Any]] = {}
         self._pruning: dict[str, tuple[StepSchedule | None, optuna.pruners.BasePruner]] = {}
         self._best_seen: float | None = None
-        self._maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
+        self._primary = primary_index(self.objectives, manifest["metric"])
+        self._maximize = manifest["direction"] == MAXIMIZE
         self._process = ForkedProcess(lambda job: self.cv.reports(*job), name="trial process")
 
     def __enter__(self) -> TrialExecutor:
@@ -242,7 +269,8 @@ class TrialExecutor:
             raise
         outcome = self._finish(trial, state, value, started, error)
         if not outcome.lost:
-            self._emit(model, state, value, outcome.fit_seconds, timed_out)
+            primary = outcome.values[self._primary] if outcome.values else None
+            self._emit(model, state, primary, outcome.fit_seconds, timed_out)
         return outcome
 
     def _plan(
@@ -253,15 +281,22 @@ class TrialExecutor:
             schedule = step_schedule(self.config, model, self.manifest["task_type"])
             self._pruning[model] = (schedule, make_pruner(self.config, schedule))
         schedule, pruner = self._pruning[model]
-        family_pruner = FamilyPruner(self.study, trial, model, pruner)
+        multi = len(self.objectives) > 1
+        family_pruner = None if multi else FamilyPruner(self.study, trial, model, pruner)
         if schedule is None:
             return None, _StepReporter(family_pruner, len(self.folds) - 1)
         step_param = get_family(model).step_param
         checkpoints = schedule.checkpoints(int(params[step_param]))
         return checkpoints, _StepReporter(family_pruner, checkpoints[-1])
 
-    def _cross_validate_forked(self, trial: optuna.Trial, model: str, started: float) -> float:
-        """Sample ``model``'s params here, fit the folds in the trial process; the mean score.
+    def _cross_validate_forked(
+        self, trial: optuna.Trial, model: str, started: float
+    ) -> dict[str, float]:
+        """Sample ``model``'s params here, fit the folds in the trial process; its objectives.
+
+        Returns:
+            The primary metric's mean CV score and, in a multi-objective sweep,
+            the other measured objectives (``fit_seconds`` is the runner's).
 
         Args:
             trial: The running trial.
@@ -289,11 +324,10 @@ class TrialExecutor:
             ) from None
         return self._result(trial, checkpoints, reporter)
 
-    @staticmethod
     def _result(
-        trial: optuna.Trial, checkpoints: Sequence[int] | None, reporter: _StepReporter
-    ) -> float:
-        """The trial's mean CV score; a trial with steps records its fold scores first.
+        self, trial: optuna.Trial, checkpoints: Sequence[int] | None, reporter: _StepReporter
+    ) -> dict[str, float]:
+        """The trial's objectives; a trial with steps records its fold scores first.
 
         Raises:
             optuna.TrialPruned: The pruner stopped the trial.
@@ -302,7 +336,7 @@ class TrialExecutor:
             trial.set_user_attr("fold_scores", reporter.scores)
         if reporter.pruned:
             raise optuna.TrialPruned()
-        return reporter.mean
+        return reporter.objectives(self.manifest["metric"])
 
     def cross_validate(self, trial: optuna.Trial, model: str) -> float:
         """Sample ``model``'s params, cross-validate them in this process; the mean score.
@@ -322,34 +356,43 @@ class TrialExecutor:
             if not reporter(report):
                 reports.close()
                 break
-        return self._result(trial, checkpoints, reporter)
+        return self._result(trial, checkpoints, reporter)[self.manifest["metric"]]
 
     def _finish(
         self,
         trial: optuna.Trial,
         state: TrialState,
-        value: float | None,
+        measured: dict[str, float] | None,
         started: float,
         error: str | None,
     ) -> Outcome:
         """Record the trial's result attrs and tell the study.
+
+        A COMPLETE trial is told its objectives in the study's order:
+        ``measured`` (:meth:`_result`), and ``fit_seconds``, the same number
+        as the ``fit_seconds`` attr.
 
         A trial another runner already failed as lost (its heartbeat lapsed,
         e.g. a worker frozen for longer than the grace period) cannot be told
         any more: the outcome says so and the runner goes on.
         """
         seconds = clock() - started
+        fit_seconds = round(seconds, 3)
+        values = None
+        if state == TrialState.COMPLETE and measured is not None:
+            measured = {**measured, FIT_SECONDS: fit_seconds}
+            values = [measured[name] for name in self.objectives]
         try:
-            trial.set_user_attr("fit_seconds", round(seconds, 3))
+            trial.set_user_attr(FIT_SECONDS, fit_seconds)
             if error is not None:
                 trial.set_user_attr("error", error)
-            self.study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
+            self.study.tell(trial, values, state=state)
         except (optuna.exceptions.UpdateFinishedTrialError, ValueError) as exc:
             if self.study.get_trials(deepcopy=False)[trial.number].state.is_finished():
                 log.warning("trial %s was declared lost before it ended: %s", trial.number, exc)
                 return Outcome(TrialState.FAIL, seconds, f"{WORKER_LOST}", lost=True)
             raise
-        return Outcome(state, seconds, error)
+        return Outcome(state, seconds, error, values=values)
 
     def _emit(
         self,
@@ -361,8 +404,9 @@ class TrialExecutor:
     ) -> None:
         """Send the trial's StatsD metrics.
 
-        The study's best score is read back only when this trial beats the best
-        the runner has seen: any new best of the study comes from such a trial.
+        ``value`` is the primary metric's. The study's best score (in the
+        primary metric) is read back only when this trial beats the best the
+        runner has seen: any new best of the study comes from such a trial.
         """
         queue, device = self.queue, self.device.used
         self.metrics.trial_finished(STATE_NAMES[state], model, queue, device)
@@ -373,9 +417,9 @@ class TrialExecutor:
             return
         self.metrics.trial_score(self.study.study_name, model, value)
         if self._best_seen is None or self._better(value, self._best_seen):
-            self._best_seen = self.study.best_value
+            self._best_seen = best_value(self.study, self._primary)
             self.metrics.best_score(self.study.study_name, self._best_seen)
 
     def _better(self, value: float, than: float) -> bool:
-        """Whether ``value`` beats ``than`` in the study's direction."""
+        """Whether ``value`` beats ``than`` in the primary metric's direction."""
         return value > than if self._maximize else value < than

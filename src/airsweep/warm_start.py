@@ -5,11 +5,12 @@ before the new study is created, :func:`open_source` loads that run's study
 from the same Optuna storage and checks it: it exists, it ran on the same data
 as split (its dataset fingerprint, recorded in its ``manifest`` study attr,
 covers the data, target, task type, seed and test_size), and it optimized the
-same metric in the same direction. Once the new study exists,
-:func:`seed_study` copies each COMPLETE trial whose family is in
+same objectives (the same metric, or the same ``objectives`` in the same
+order). Once the new study exists, :func:`seed_study` copies each COMPLETE
+trial whose family is in
 the new sweep and whose every param lies in the new search space, with the new
 space's distributions (so the runners' samplers see one distribution per
-param), its value, its ``model`` and ``fit_seconds`` attrs and, when both
+param), its values, its ``model`` and ``fit_seconds`` attrs and, when both
 sweeps use the same ``cv_folds``, its intermediate values (the running fold
 means the pruner compares against). Each copy carries
 :data:`airsweep.budget.WARM_START_FROM` (the source run id) and
@@ -149,7 +150,7 @@ def seed_study(
 
 
 def check_source(source: optuna.Study, source_run: str, manifest: Mapping[str, Any]) -> None:
-    """Refuse a source study of other data or of another metric.
+    """Refuse a source study of other data or of other objectives.
 
     Raises:
         SweepConfigError: the message starts with ``warm_start_from``.
@@ -170,6 +171,14 @@ def check_source(source: optuna.Study, source_run: str, manifest: Mapping[str, A
         raise SweepConfigError(
             f"warm_start_from: run {source_run!r} optimized {old.get('metric')} "
             f"({old.get('direction')}), this sweep {manifest['metric']} ({manifest['direction']})"
+        )
+    # A source from before multi-objective sweeps had its metric as its one objective.
+    before = old.get("objectives") or [{"name": old["metric"], "direction": old["direction"]}]
+    if [o["name"] for o in before] != [o["name"] for o in manifest["objectives"]]:
+        raise SweepConfigError(
+            f"warm_start_from: run {source_run!r} optimized "
+            f"{', '.join(o['name'] for o in before)}, this sweep "
+            f"{', '.join(o['name'] for o in manifest['objectives'])}"
         )
 
 
@@ -228,7 +237,7 @@ def seeded_copy(
     source_run: str,
     same_folds: bool,
 ) -> FrozenTrial:
-    """A COMPLETE trial for the new study: ``trial``'s value and params in the new space.
+    """A COMPLETE trial for the new study: ``trial``'s values and params in the new space.
 
     Args:
         trial: A source trial that fits (:func:`incompatibility` is ``None``).
@@ -242,7 +251,7 @@ def seeded_copy(
     attrs = {key: trial.user_attrs[key] for key in COPIED_ATTRS if key in trial.user_attrs}
     return optuna.trial.create_trial(
         state=TrialState.COMPLETE,
-        value=trial.value,
+        values=trial.values,
         params=params,
         distributions=dict(family),
         user_attrs={**attrs, WARM_START_FROM: source_run, SOURCE_TRIAL: trial.number},

@@ -119,7 +119,7 @@ def iris_manifest(iris_config: SweepConfig, store: ArtifactStore) -> dict[str, A
 def _new_study(config: SweepConfig, manifest: dict[str, Any], name: str = "sweep") -> optuna.Study:
     """Create and load a study on fresh in-memory storage."""
     storage = optuna.storages.InMemoryStorage()
-    create_study(storage, name, manifest["direction"], config, manifest)
+    create_study(storage, name, manifest["objectives"], config, manifest)
     return load_study(storage, name, config)
 
 

@@ -1,4 +1,4 @@
-from airsweep.follow import data_changes, progress_line, warm_start_line
+from airsweep.follow import data_changes, objectives_lines, progress_line, warm_start_line
 
 
 def test_progress_line_shows_budget_runners_lost_trials_and_best():
@@ -40,3 +40,22 @@ def test_a_warm_started_sweep_has_a_warm_start_line():
         "Warm start : 5 trial(s) from manual__1 (2 skipped; they do not count against n_trials)"
     ]
     assert warm_start_line({"warm_start": None}) == warm_start_line({}) == []
+
+
+def test_a_multi_objective_summary_says_what_was_chosen_and_how():
+    summary = {
+        "objectives": [
+            {"name": "roc_auc", "direction": "maximize", "value": 0.98765},
+            {"name": "fit_seconds", "direction": "minimize", "value": 1.25},
+        ],
+        "selection": {
+            "rule": "best roc_auc where fit_seconds <= 2",
+            "note": None,
+            "pareto_front": [1, 4, 7],
+        },
+    }
+    assert objectives_lines(summary) == [
+        "Objectives : roc_auc 0.9877 (maximize), fit_seconds 1.25 (minimize)",
+        "Chosen by  : best roc_auc where fit_seconds <= 2, of a Pareto front of 3 trial(s)",
+    ]
+    assert objectives_lines({"objectives": summary["objectives"][:1]}) == []

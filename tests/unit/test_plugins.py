@@ -157,7 +157,7 @@ def test_lightgbm_trains_in_rounds_to_the_plain_fit(make_config, store):
     cv = CrossValidation(manifest, X, y, folds, n_jobs=1, device="cpu", seed=3)
     params = {"n_estimators": 45, "learning_rate": 0.1, "num_leaves": 15, "colsample_bytree": 1.0}
     reports = list(cv.reports("lightgbm", params, [10, 30, 45]))
-    assert [step for step, _ in reports] == [10, 30, 45]
+    assert [step for step, _, _ in reports] == [10, 30, 45]
     assert reports[-1][1] == pytest.approx(list(cv.fold_scores("lightgbm", params)), abs=1e-12)
 
 

@@ -108,3 +108,28 @@ def test_fold_scores_follow_from_the_running_means():
     assert fold_scores(trial) == pytest.approx([0.9, 0.7])
     assert cv_std(trial) == pytest.approx(0.1)
     assert cv_std(create_trial(state=TrialState.FAIL)) is None
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+def test_leaderboard_of_a_multi_objective_study_ranks_by_pareto_front():
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    study.set_metric_names(["accuracy", "fit_seconds"])
+    study.set_user_attr("manifest", {"metric": "accuracy"})
+    for values in ([0.90, 2.0], [0.80, 1.0], [0.85, 3.0], [0.95, 9.0]):
+        study.add_trial(create_trial(values=values, user_attrs={"model": "ridge"}))
+    rows = leaderboard(study)
+    assert [(r["rank"], r["front"], r["number"]) for r in rows] == [
+        (1, 1, 3),  # the front, by accuracy
+        (2, 1, 0),
+        (3, 1, 1),
+        (4, 2, 2),  # dominated by trial 0
+    ]
+    assert rows[0]["value"] == 0.95 and rows[0]["objectives"] == {
+        "accuracy": 0.95,
+        "fit_seconds": 9.0,
+    }
+    header = format_leaderboard(rows).splitlines()[0].split()
+    assert header[:6] == ["rank", "front", "number", "model", "accuracy", "fit_seconds"]
+    assert "value" not in header and header.count("fit_seconds") == 1
+    prog = progress(study, 10)
+    assert (prog["best_trial"], prog["best_value"]) == (3, 0.95)

@@ -34,7 +34,7 @@ def test_schemas_refuse_at_trigger_time(name, value):
 
 def test_catalog():
     assert SAMPLERS == ("tpe", "random", "grid", "cmaes", "qmc", "gp")
-    assert PRUNERS == ("none", "median", "percentile", "successive_halving", "hyperband")
+    assert PRUNERS == ("auto", "none", "median", "percentile", "successive_halving", "hyperband")
     config = SweepConfig.from_params({})
     assert (config.sampler, config.sampler_options) == ("tpe", {})
     assert (config.pruner, config.pruner_options) == ("median", {})

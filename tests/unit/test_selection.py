@@ -36,7 +36,7 @@ def test_select_best_considers_complete_trials_only(direction, best_value):
     add(study, TrialState.COMPLETE, best_value)
     add(study, TrialState.PRUNED, 5.0 if direction == "maximize" else -5.0)
     add(study, TrialState.FAIL, error="ValueError: x")
-    best = select_best(study)
+    best = select_best(study).trial
     assert (best.number, best.value) == (1, best_value)
 
 
@@ -75,7 +75,7 @@ def test_finalize_refits_scores_and_stores_a_loadable_model(
     model = joblib.load(io.BytesIO(store.read_bytes(card["model_uri"])))
     X_test, y_test = load_split(iris_manifest, "test")
     assert score(model, X_test, y_test, "accuracy") == card["test_score"]
-    best = select_best(study)
+    best = select_best(study).trial
     assert (card["model"], card["cv_score"], card["cv_std"]) == (
         "random_forest",
         best.value,

@@ -1,6 +1,7 @@
 """Pruning on training steps: families with steps train their folds side by side in
 chunks of boosting rounds and report the mean score at each checkpoint (issue 11)."""
 
+import dataclasses
 import re
 
 import numpy as np
@@ -43,16 +44,16 @@ def cancer(make_config, store):
 )
 def test_the_last_checkpoint_scores_what_a_plain_fit_scores(cancer, model, params):
     reports = list(cancer.reports(model, params, [10, 20, 40, 57]))
-    assert [step for step, _ in reports] == [10, 20, 40, 57]
-    assert all(len(scores) == 3 for _, scores in reports)
+    assert [step for step, _, _ in reports] == [10, 20, 40, 57]
+    assert all(len(scores) == 3 for _, scores, _ in reports)
     assert reports[-1][1] == pytest.approx(list(cancer.fold_scores(model, params)), abs=1e-12)
     assert reports[0][1] != reports[-1][1]  # the early checkpoints are earlier models
 
 
 def test_folds_report_the_scores_so_far(cancer):
     reports = list(cancer.reports("logistic_regression", {"C": 1.0}, None))
-    assert [step for step, _ in reports] == [0, 1, 2]
-    assert [len(scores) for _, scores in reports] == [1, 2, 3]
+    assert [step for step, _, _ in reports] == [0, 1, 2]
+    assert [len(scores) for _, scores, _ in reports] == [1, 2, 3]
 
 
 def test_checkpoints_grow_from_the_first_to_the_total():
@@ -197,3 +198,15 @@ def test_pruner_none_trains_a_family_with_steps_in_one_fit(make_config, store, n
         assert trial.state == TrialState.COMPLETE
         assert list(trial.intermediate_values) == [trial.params["hist_gradient_boosting.max_iter"]]
     assert isinstance(study.pruner, optuna.pruners.NopPruner)
+
+
+def test_a_multi_objective_trial_measures_its_other_objectives_at_its_last_step(cancer):
+    cv = dataclasses.replace(cancer, other_objectives=("roc_auc", "predict_ms_per_1k_rows"))
+    params = {"n_estimators": 30, "max_depth": 3, "learning_rate": 0.1}
+    reports = list(cv.reports("xgboost", params, [10, 30]))
+    assert reports[0][2] == []  # measured once the folds are trained
+    others = reports[-1][2]
+    assert len(others) == 3 and all(set(o) == {"roc_auc", "predict_ms_per_1k_rows"} for o in others)
+    assert all(0.5 < o["roc_auc"] <= 1 and o["predict_ms_per_1k_rows"] > 0 for o in others)
+    by_folds = list(cv.reports("logistic_regression", {"C": 1.0}, None))
+    assert [len(o) for _, _, o in by_folds] == [1, 2, 3]

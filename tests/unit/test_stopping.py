@@ -17,6 +17,8 @@ from airsweep.settings import Settings
 from airsweep.stopping import STARTED_AT, check_rules, has_rules
 from airsweep.study import create_study
 
+ACCURACY = [{"name": "accuracy", "direction": "maximize"}]
+
 T0 = datetime(2026, 1, 1, 12, 0, 0)
 
 
@@ -42,7 +44,7 @@ def config(make_config, **rules) -> SweepConfig:
 
 
 def decide(cfg, done, direction="maximize", elapsed=0.0):
-    return check_rules(done, usage(done), cfg, direction, 1000.0, 1000.0 + elapsed)
+    return check_rules(done, usage(done), cfg, [direction], 1000.0, 1000.0 + elapsed)
 
 
 def test_no_rule_never_stops(make_config):
@@ -193,9 +195,33 @@ def test_the_sweep_clock_starts_when_its_study_is_created_and_a_retry_keeps_it(m
     storage = optuna.storages.InMemoryStorage()
     config = make_config(timeout_s=60)
     before = time.time()
-    create_study(storage, "clock", "maximize", config)
+    create_study(storage, "clock", ACCURACY, config)
     started = optuna.load_study(study_name="clock", storage=storage).user_attrs[STARTED_AT]
     assert before <= started <= time.time()
     time.sleep(0.01)
-    create_study(storage, "clock", "maximize", config)  # setup retried
+    create_study(storage, "clock", ACCURACY, config)  # setup retried
     assert optuna.load_study(study_name="clock", storage=storage).user_attrs[STARTED_AT] == started
+
+
+def mo_trials(*values):
+    made = []
+    for number, vals in enumerate(values):
+        trial = create_trial(state=TrialState.COMPLETE, values=list(vals))
+        trial.number = number
+        trial.datetime_complete = T0 + timedelta(seconds=number)
+        made.append(trial)
+    return made
+
+
+def test_patience_with_objectives_counts_trials_that_did_not_join_the_pareto_front(make_config):
+    cfg = config(make_config, patience=2)
+    directions = ["maximize", "minimize"]  # accuracy, fit_seconds
+    done = mo_trials((0.9, 2.0), (0.8, 1.0), (0.85, 1.5), (0.8, 3.0), (0.9, 2.0))
+    # 1 and 2 are trade-offs (they join the front); 3 is dominated, 4 ties trial 0.
+    assert check_rules(done[:3], usage(done), cfg, directions, 0.0, 1.0) is None
+    assert check_rules(done, usage(done), cfg, directions, 0.0, 1.0) == (
+        "patience=2: no improvement in the last 2 trials"
+    )
+    better = mo_trials((0.95, 2.5))[0]
+    better.number, better.datetime_complete = 5, T0 + timedelta(seconds=5)
+    assert check_rules([*done, better], usage(done), cfg, directions, 0.0, 1.0) is None

@@ -19,22 +19,23 @@ def test_study_name():
 
 def test_create_is_idempotent_and_stores_config_and_manifest_summary(iris_config, iris_manifest):
     storage = optuna.storages.InMemoryStorage()
-    create_study(storage, "s", "maximize", iris_config, iris_manifest)
-    create_study(storage, "s", "maximize", iris_config, iris_manifest)
+    create_study(storage, "s", iris_manifest["objectives"], iris_config, iris_manifest)
+    create_study(storage, "s", iris_manifest["objectives"], iris_config, iris_manifest)
     assert len(storage.get_all_studies()) == 1
     study = load_study(storage, "s", iris_config)
     assert study.user_attrs["config"] == iris_config.to_dict()
     assert study.user_attrs["manifest"]["fingerprint"] == iris_manifest["fingerprint"]
     assert "train_uri" not in study.user_attrs["manifest"]
     assert isinstance(study.pruner, optuna.pruners.MedianPruner)
-    with pytest.raises(ValueError, match="already exists with direction maximize, not minimize"):
-        create_study(storage, "s", "minimize", iris_config)
+    assert study.metric_names == ["accuracy"]
+    with pytest.raises(ValueError, match=r"already exists with directions \['maximize'\], not"):
+        create_study(storage, "s", [{"name": "rmse", "direction": "minimize"}], iris_config)
 
 
 def test_grid_sampler_survives_ask_and_tell_past_the_end_of_the_grid():
     config = SweepConfig.from_params(GRID)
     storage = optuna.storages.InMemoryStorage()
-    create_study(storage, "g", "minimize", config)
+    create_study(storage, "g", [{"name": "rmse", "direction": "minimize"}], config)
     study = load_study(storage, "g", config)
     seen = []
     for _ in range(4):  # one more than the grid: stock GridSampler raises in tell here

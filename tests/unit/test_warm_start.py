@@ -79,7 +79,7 @@ def storage():
 def source(storage, make_config, iris_manifest):
     """The earlier sweep's study with six finished trials."""
     config = make_config(models=["random_forest", "xgboost"], search_space=OLD_SPACE)
-    create_study(storage, SOURCE, iris_manifest["direction"], config, iris_manifest)
+    create_study(storage, SOURCE, iris_manifest["objectives"], config, iris_manifest)
     study = optuna.load_study(study_name=SOURCE, storage=storage)
     study.add_trials(
         [
@@ -112,7 +112,7 @@ def seed(storage, name, config, manifest, devices):
 
 
 def new_study(storage, config, manifest):
-    create_study(storage, NEW, manifest["direction"], config, manifest)
+    create_study(storage, NEW, manifest["objectives"], config, manifest)
     return load_study(storage, NEW, config)
 
 
@@ -184,7 +184,7 @@ def test_a_retry_after_an_interrupted_copy_copies_only_the_rest(
     study = new_study(storage, config, iris_manifest)
     seed(storage, NEW, config, iris_manifest, NEW_DEVICES)
     # The same trials in a study that lacks the record: as if setup died before writing it.
-    create_study(storage, "retry", iris_manifest["direction"], config, iris_manifest)
+    create_study(storage, "retry", iris_manifest["objectives"], config, iris_manifest)
     retry = optuna.load_study(study_name="retry", storage=storage)
     retry.add_trial(study.get_trials()[0])
     record = seed(storage, "retry", config, iris_manifest, NEW_DEVICES)
@@ -334,7 +334,7 @@ def test_seeded_trials_set_the_best_but_do_not_use_up_patience(make_config):
     trials = [finished(0.91, seeded=True), finished(0.92, seeded=True), finished(0.8, seeded=True)]
 
     def rules():
-        return check_rules(trials, usage(trials), config, "maximize", 0.0, 1.0)
+        return check_rules(trials, usage(trials), config, ["maximize"], 0.0, 1.0)
 
     trials.append(finished(0.5))
     assert rules() is None  # one new trial below the seeded best
@@ -345,5 +345,5 @@ def test_seeded_trials_set_the_best_but_do_not_use_up_patience(make_config):
 def test_a_seeded_trial_that_reaches_target_score_stops_the_sweep(make_config):
     config = make_config(target_score=0.9)
     trials = [finished(0.95, seeded=True)]
-    reason = check_rules(trials, usage(trials), config, "maximize", 0.0, 1.0)
+    reason = check_rules(trials, usage(trials), config, ["maximize"], 0.0, 1.0)
     assert reason == f"target_score=0.9 reached by trial {trials[0].number} (0.95)"

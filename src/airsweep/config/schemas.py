@@ -16,6 +16,7 @@ from typing import Any
 from airsweep.config.datasets import BUILTIN_DATASETS, FILE_SUFFIXES, SYNTHETIC, SYNTHETIC_DEFAULTS
 from airsweep.config.errors import SweepConfigError
 from airsweep.config.metrics import METRICS
+from airsweep.config.objectives import objective_schemas
 from airsweep.config.search_space import spec_schema
 from airsweep.config.strategies import strategy_schemas
 from airsweep.csv_options import SCHEMA as CSV_OPTIONS_SCHEMA
@@ -138,8 +139,12 @@ def _build_param_schemas() -> dict[str, dict[str, Any]]:
             "default": AUTO,
             "type": ["string", "null"],
             "enum": [None, AUTO, *METRICS],
-            "description": "Metric to optimize; auto: accuracy (classification) or rmse.",
+            "description": (
+                "Metric to optimize; auto: accuracy (classification) or rmse. With "
+                "objectives: the primary one of their metrics (auto: the first listed)."
+            ),
         },
+        **objective_schemas(),
         "cv_folds": {
             "default": 3,
             "type": "integer",

@@ -68,6 +68,7 @@ PRUNER_OPTION_SCHEMAS: dict[str, dict[str, Any]] = {
 _PERIODIC = ("n_startup_trials", "n_warmup_steps", "interval_steps")
 #: Pruner name -> the options it takes (keyword arguments of its Optuna constructor).
 PRUNER_OPTIONS: dict[str, tuple[str, ...]] = {
+    "auto": (),
     "none": (),
     "median": _PERIODIC,
     "percentile": ("percentile", *_PERIODIC),
@@ -93,19 +94,27 @@ def strategy_schemas() -> dict[str, dict[str, Any]]:
             SAMPLER_OPTION_SCHEMAS, "Options of the sampler (an allow-list per sampler)."
         ),
         "pruner": {
-            "default": "median",
+            "default": "auto",
             "type": "string",
             "enum": list(PRUNERS),
             "description": (
                 "Optuna pruner, applied at each step (boosting rounds, else CV folds) "
                 "among trials of the same model "
-                "family: none, median, percentile, successive_halving or hyperband."
+                "family: none, median, percentile, successive_halving or hyperband; auto: "
+                "median, or none in a multi-objective sweep (objectives)."
             ),
         },
         "pruner_options": _options_schema(
             PRUNER_OPTION_SCHEMAS, "Options of the pruner (an allow-list per pruner)."
         ),
     }
+
+
+def resolve_pruner(pruner: str, objectives: Sequence[str]) -> str:
+    """The pruner a sweep uses: ``pruner``, or for ``auto`` median (none with ``objectives``)."""
+    if pruner != "auto":
+        return pruner
+    return "none" if objectives else "median"
 
 
 def _options_schema(options: Mapping[str, Any], description: str) -> dict[str, Any]:

@@ -25,9 +25,16 @@ from airsweep.config.datasets import (
 )
 from airsweep.config.errors import SweepConfigError
 from airsweep.config.metrics import metric_direction, metric_spec, resolve_metric
+from airsweep.config.objectives import (
+    KNEE,
+    check_objectives,
+    objective_direction,
+    objective_metrics,
+    primary_metric,
+)
 from airsweep.config.schemas import PARAM_SCHEMAS, check_schema
 from airsweep.config.search_space import merged_space
-from airsweep.config.strategies import check_strategies
+from airsweep.config.strategies import check_strategies, resolve_pruner
 from airsweep.models.base import AUTO, CLASSIFICATION, CPU, GPU, REGRESSION, TASK_TYPES, Spec
 from airsweep.models.registry import get_family
 
@@ -66,6 +73,8 @@ class SweepConfig:
     timeout_s: int | None = None
     patience: int | None = None
     target_score: float | None = None
+    objectives: tuple[str, ...] = ()
+    select: str | dict[str, Any] = KNEE
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> SweepConfig:
@@ -90,6 +99,8 @@ class SweepConfig:
         values["synthetic"] = resolved_synthetic(values["synthetic"])
         check_dataset(values["dataset"], values["target"], values["csv_options"])
         values["metric"] = values["metric"] or AUTO
+        check_objectives(values)
+        values["pruner"] = resolve_pruner(values["pruner"], values["objectives"])
         task_types = _allowed_task_types(values)
         models = tuple(values["models"])
         for model in values["search_space"]:
@@ -105,7 +116,8 @@ class SweepConfig:
             )
         check_strategies({**values, "models": models}, task_types)
         check_target_score(values["target_score"], values["metric"], task_types)
-        return cls(**{**values, "models": models, "device": device})
+        objectives = tuple(values["objectives"])
+        return cls(**{**values, "models": models, "device": device, "objectives": objectives})
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SweepConfig:
@@ -116,6 +128,7 @@ class SweepConfig:
         """Return the config as a JSON-able dict of DAG params."""
         data = asdict(self)
         data["models"] = list(self.models)
+        data["objectives"] = list(self.objectives)
         return data
 
     def task_types(self) -> tuple[str, ...]:
@@ -123,8 +136,18 @@ class SweepConfig:
         return _allowed_task_types(asdict(self))
 
     def metric_for(self, task_type: str) -> str:
-        """Return the metric name once the task type is known."""
+        """Return the (primary) metric name once the task type is known."""
+        if self.objectives:
+            return resolve_metric(primary_metric(self.objectives, self.metric), task_type)
         return resolve_metric(self.metric, task_type)
+
+    def objectives_for(self, task_type: str) -> list[dict[str, str]]:
+        """The study's objectives once the task type is known: ``name`` and ``direction`` each.
+
+        One objective, the metric, unless ``objectives`` lists several (in their order).
+        """
+        names = list(self.objectives) or [self.metric_for(task_type)]
+        return [{"name": name, "direction": objective_direction(name)} for name in names]
 
     def direction_for(self, task_type: str) -> str:
         """Return ``"maximize"`` or ``"minimize"`` once the task type is known."""
@@ -196,6 +219,11 @@ def _allowed_task_types(values: Mapping[str, Any]) -> tuple[str, ...]:
     if values["metric"] != AUTO:
         spec = metric_spec(values["metric"])
         restrict("metric", spec.name, [spec.task_type], f"metric {spec.name} ({spec.task_type})")
+    for name in objective_metrics(values["objectives"]):
+        spec = metric_spec(name)
+        restrict(
+            "objectives", spec.name, [spec.task_type], f"objective {spec.name} ({spec.task_type})"
+        )
     for model in values["models"]:
         supported = get_family(model).task_types
         restrict("models", model, supported, f"model {model} ({supported[0]} only)")
