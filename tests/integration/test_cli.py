@@ -82,6 +82,9 @@ def test_cancel_ends_a_running_sweep_with_no_trial_left_running(cluster, small_s
         300,
         "a running trial",
     )
+    running = run_json(cluster, "sweep", "show", run_id)
+    assert running["state"] == "running" and running["progress"]["total"] == 60
+    assert running["summary"] is None and not running["cancelled"]
     cancelled = run_json(cluster, "sweep", "cancel", run_id)
     assert cancelled["was"] == "running" and cancelled["running"] == []
     assert cluster.client.dag_run(SWEEP, run_id)["state"] == "failed"
@@ -143,3 +146,11 @@ def test_the_command_works_outside_the_checkout_given_airsweep_home(cluster, sma
     )
     assert result.returncode == 0, result.stderr
     assert small_sweep in {row["run_id"] for row in json.loads(result.stdout)["sweeps"]}
+
+
+def test_params_the_api_refuses_exit_2_with_one_line(cluster):
+    result = cluster.airsweep("sweep", "start", "--n-trials", "0", "--no-wait")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr == (
+        "airsweep: rejected: Invalid input for param n_trials: 0 is less than the minimum of 1\n"
+    )

@@ -9,14 +9,24 @@ from pathlib import Path
 import httpx
 import pytest
 
-from airsweep.cli import build_parser, main
+from airsweep.cli import build_parser, main, watch
 from airsweep.cli.context import Connection
-from airsweep.cli.output import CLIError, ExitCode, classify, duration, error_exit, table
+from airsweep.cli.output import CLIError, ExitCode, classify, duration, error_exit
 from airsweep.cli.sweep import compare_text, show_text, start_by_default, sweep_conf
-from airsweep.cli.watch import JsonView, PlainView, bar, live_lines, params_text, report_end
+from airsweep.cli.watch import (
+    JsonView,
+    PlainView,
+    TerminalView,
+    bar,
+    live_lines,
+    params_text,
+    report_end,
+    watch_sweep,
+)
 from airsweep.cli.workers import queue_rows, worker_rows, workers_text
 from airsweep.client import AirflowAPIError
 from airsweep.cluster.config import ClusterConfigError, find_root
+from airsweep.console import table
 from airsweep.sweep_status import eta_seconds, is_cancelled, run_row
 from airsweep.workers import LiveWorker, LiveWorkers
 
@@ -247,7 +257,8 @@ def test_a_cancelled_run_is_told_apart_by_its_note():
 def test_formatting_helpers():
     assert bar(3, 6, width=10) == "[#####.....]"
     assert bar(0, 0, width=4) == "[####]"
-    assert duration(None) == "-" and duration(42.4) == "42s" and duration(185) == "3m05s"
+    assert duration(None) == "-" and duration(42.4) == "42s" and duration(60) == "1m00s"
+    assert duration(185) == "3m05s"
     assert duration(7620) == "2h07m"
     assert params_text({"xgboost.max_depth": 3, "xgboost.eta": 0.081234}) == (
         "eta=0.08123, max_depth=3"
@@ -263,6 +274,16 @@ def test_the_terminal_view_shows_bar_eta_trials_best_params_and_runners():
     assert "0.9667 (xgboost, trial 2)  learning_rate=0.08123, max_depth=3" in lines[3]
     assert lines[4] == "runners : cpu/worker-cpu 2"
     assert live_lines(status(progress=None))[1].startswith("preparing")
+
+
+def test_the_terminal_view_redraws_its_lines_in_place():
+    out = io.StringIO()
+    view = TerminalView(out)
+    view.update(status())
+    first = out.getvalue()
+    assert first.startswith("\x1b[J") and first.count("\n") == 5
+    view.update(status(duration_s=50.0))
+    assert out.getvalue()[len(first) :].startswith("\x1b[5F\x1b[J")  # up 5 lines, clear
 
 
 def test_piped_output_is_plain_lines_printed_when_the_sweep_moves():
@@ -364,3 +385,39 @@ def test_workers_per_queue_add_slots_busy_waiting_gpu_and_pool():
     assert by_queue["gpu"]["workers"] == [] and by_queue["default"]["pool"] is None
     text = workers_text(rows, workers)
     assert "cpu_trials 2/4" in text and "3 (control)" in text
+
+
+class _Statuses:
+    """Stands in for :func:`airsweep.sweep_status.sweep_status`: returns, or raises, in turn."""
+
+    def __init__(self, *outcomes):
+        self.outcomes = list(outcomes)
+
+    def __call__(self, client, storage, run_id):
+        outcome = self.outcomes.pop(0) if len(self.outcomes) > 1 else self.outcomes[0]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+
+def test_watch_asks_again_when_the_api_server_is_busy_and_returns_the_end(monkeypatch):
+    done = status(state="success")
+    fake = _Statuses(httpx.ConnectError("x"), AirflowAPIError(503, "busy"), status(), done)
+    monkeypatch.setattr(watch, "sweep_status", fake)
+    out = io.StringIO()
+    assert watch_sweep(None, None, "manual__1", PlainView(out), poll_s=0) is done
+    assert "trials 4/8" in out.getvalue()
+
+
+def test_ctrl_c_stops_watching_not_the_sweep_and_a_timeout_exits_5(monkeypatch):
+    monkeypatch.setattr(watch, "sweep_status", _Statuses(KeyboardInterrupt()))
+    with pytest.raises(CLIError, match="the sweep goes on") as info:
+        watch_sweep(None, None, "manual__1", PlainView(io.StringIO()), poll_s=0)
+    assert info.value.code == ExitCode.INTERRUPTED
+    monkeypatch.setattr(watch, "sweep_status", _Statuses(status()))
+    with pytest.raises(CLIError, match="still running after 0s") as info:
+        watch_sweep(None, None, "manual__1", PlainView(io.StringIO()), poll_s=0, timeout_s=0)
+    assert info.value.code == ExitCode.TIMEOUT
+    monkeypatch.setattr(watch, "sweep_status", _Statuses(AirflowAPIError(404, "no run")))
+    with pytest.raises(AirflowAPIError):
+        watch_sweep(None, None, "nope", PlainView(io.StringIO()), poll_s=0)

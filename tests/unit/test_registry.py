@@ -68,8 +68,8 @@ def test_minimized_metrics_promote_lower_scores(registry):
 
 def test_champions_are_per_fingerprint_and_metric(registry):
     registry.register(card("a", 0.9))
-    assert registry.register(card("b", 0.1, fingerprint="fp2")) is True
     assert registry.register(card("c", 0.1, metric="f1_macro")) is True
+    assert registry.register(card("b", 0.1, fingerprint="fp2")) is True
     assert registry.champion("fp1", "accuracy")["run_key"] == "a"
     assert registry.champion("fp2", "accuracy")["run_key"] == "b"
     champions = registry.champions()

@@ -11,7 +11,8 @@ import argparse
 from typing import Any
 
 from airsweep.cli.context import Connection, add_client_options, connect
-from airsweep.cli.output import CLIError, ExitCode, print_json, table
+from airsweep.cli.output import CLIError, ExitCode, print_json
+from airsweep.console import table
 
 
 def open_registry(conn: Connection, command: str) -> Any:

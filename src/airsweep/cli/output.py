@@ -1,4 +1,4 @@
-"""What every ``airsweep`` command shares: exit codes, one-line errors, JSON and tables.
+"""What every ``airsweep`` command shares: exit codes, one-line errors, JSON, durations.
 
 A command either returns its exit code or raises :class:`CLIError`;
 :func:`error_exit` turns any error a command may meet (the API refusing a
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from enum import IntEnum
 from typing import Any, TextIO
 
@@ -76,7 +76,7 @@ def classify(exc: BaseException) -> tuple[ExitCode, str] | None:
     if isinstance(exc, httpx.TransportError):
         return ExitCode.UNREACHABLE, (
             f"cannot reach the api-server ({type(exc).__name__}: {first_line(str(exc))}); "
-            "is the cluster up (`airsweep status`)?"
+            "is the cluster up?"
         )
     if _is_unreachable_database(exc):
         return ExitCode.UNREACHABLE, (
@@ -123,25 +123,6 @@ def first_line(text: str) -> str:
 def print_json(document: Any, out: Callable[[str], None] = print) -> None:
     """Print one JSON document (sorted keys; non-JSON values such as datetimes as strings)."""
     out(json.dumps(document, sort_keys=True, default=str))
-
-
-def cell(value: Any) -> str:
-    """A table cell: floats to 4 decimals, ``None`` as ``-``."""
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    return str(value)
-
-
-def table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    """An aligned text table with a header row (cells by :func:`cell`)."""
-    lines = [list(header)] + [[cell(value) for value in row] for row in rows]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(text.ljust(width) for text, width in zip(line, widths, strict=True)).rstrip()
-        for line in lines
-    )
 
 
 def duration(seconds: float | None) -> str:

@@ -13,8 +13,9 @@ import sys
 from typing import Any
 
 from airsweep.cli.context import Connection, add_client_options, connect
-from airsweep.cli.output import CLIError, ExitCode, cell, duration, first_line, print_json, table
+from airsweep.cli.output import CLIError, ExitCode, duration, first_line, print_json
 from airsweep.client import AirflowAPIError
+from airsweep.console import cell, table
 
 #: The ``sweep`` subcommands, filled by :func:`add_commands`; another first word after
 #: ``sweep`` means ``start``.
@@ -89,6 +90,8 @@ def _cmd_start(args: argparse.Namespace) -> int:
 
     conf = sweep_conf(args)
     conn = connect(args)
+    if not args.no_wait:  # before triggering: watching needs the study
+        conn.require_storage("sweep start")
     try:
         run_id = trigger_sweep(conn.client(), conf)
     except AirflowAPIError as exc:
@@ -107,9 +110,7 @@ def _cmd_start(args: argparse.Namespace) -> int:
 
 
 def _cmd_watch(args: argparse.Namespace) -> int:
-    conn = connect(args)
-    _status(conn, args.run_id, "sweep watch")  # an unknown run id is exit code 4 at once
-    return _watch(conn, args.run_id, args)
+    return _watch(connect(args), args.run_id, args)
 
 
 def _cmd_list(args: argparse.Namespace) -> int:

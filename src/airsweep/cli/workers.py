@@ -14,7 +14,8 @@ import argparse
 from typing import Any
 
 from airsweep.cli.context import add_client_options, connect
-from airsweep.cli.output import ExitCode, print_json, table
+from airsweep.cli.output import ExitCode, print_json
+from airsweep.console import table
 from airsweep.queues import TRIAL_KINDS, WORKER_QUEUES
 
 
