@@ -111,10 +111,25 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"Data       : {data_changes(summary)}",
         f"Model      : {summary['model_uri']}",
         f"Model card : {summary['card_uri']}",
+        *report_line(summary),
         "Champion   : "
         + ("yes (registry updated)" if summary["promoted"] else "no (kept the old one)"),
     ]
     return "\n".join(lines)
+
+
+def report_line(summary: dict[str, Any]) -> list[str]:
+    """The ``Report :`` line: the sweep's HTML report, or why it was not written.
+
+    Args:
+        summary: The ``finalize`` summary (``report_uri`` or ``report_error``; older
+            runs have neither, and no line).
+    """
+    if summary.get("report_uri"):
+        return [f"Report     : {summary['report_uri']}"]
+    if summary.get("report_error"):
+        return [f"Report     : not written ({summary['report_error']})"]
+    return []
 
 
 def objectives_lines(summary: dict[str, Any]) -> list[str]:

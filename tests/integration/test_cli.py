@@ -63,6 +63,7 @@ def test_show_has_the_leaderboard_best_model_test_score_and_timings(cluster, sma
     assert shown["timing"]["wall_seconds"] > 0 and shown["duration_s"] > 0
     text = cluster.airsweep("sweep", "show", small_sweep)
     assert text.returncode == 0 and "Test score : accuracy" in text.stdout
+    assert "Report     : " in text.stdout  # the HTML report's URI, or why there is none
 
 
 def test_list_has_the_sweep_with_its_study_counts(cluster, small_sweep):

@@ -1,4 +1,10 @@
-from airsweep.follow import data_changes, objectives_lines, progress_line, warm_start_line
+from airsweep.follow import (
+    data_changes,
+    objectives_lines,
+    progress_line,
+    report_line,
+    warm_start_line,
+)
 
 
 def test_progress_line_shows_budget_runners_lost_trials_and_best():
@@ -59,3 +65,13 @@ def test_a_multi_objective_summary_says_what_was_chosen_and_how():
         "Chosen by  : best roc_auc where fit_seconds <= 2, of a Pareto front of 3 trial(s)",
     ]
     assert objectives_lines({"objectives": summary["objectives"][:1]}) == []
+
+
+def test_the_report_line_gives_the_reports_uri_or_why_there_is_none():
+    assert report_line({"report_uri": "file:///r/report.html"}) == [
+        "Report     : file:///r/report.html"
+    ]
+    assert report_line({"report_error": "OSError: disk full"}) == [
+        "Report     : not written (OSError: disk full)"
+    ]
+    assert report_line({}) == []
