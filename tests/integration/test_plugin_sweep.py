@@ -41,7 +41,14 @@ def test_a_sweep_mixes_a_built_in_family_and_the_lightgbm_plugin(cluster):
     assert_exact_budget(found, MIXED["n_trials"])
     complete = [t for t in found if t.state == TrialState.COMPLETE]
     assert {t.user_attrs["model"] for t in complete} == {"random_forest", "lightgbm"}
-    assert all(len(t.intermediate_values) == 1 for t in complete)  # pruner none: one fit
+    for (
+        trial
+    ) in complete:  # pruner none: a lightgbm trial is one fit (its rounds), a forest's folds
+        steps = list(trial.intermediate_values)
+        if trial.user_attrs["model"] == "lightgbm":
+            assert steps == [trial.params["lightgbm.n_estimators"]]
+        else:
+            assert steps == list(range(MIXED["cv_folds"]))
     # The best model (whichever family) is stored, loads and scores as its card says.
     summary = cluster.client.xcom(SWEEP, run_id, "finalize")
     card = ArtifactStore(cluster.artifact_uri).read_json(summary["card_uri"])
