@@ -2,10 +2,12 @@
 
 :func:`open_page` loads a copy of the page with a small probe script added (its
 hash allowed by the page's own Content-Security-Policy, which is kept) that
-records, once the page has loaded, every image's natural size and every error:
-script errors, resources that failed to load and CSP violations (anything the
-page tried to fetch from elsewhere). Chromium prints the DOM with the probe's
-record (``--dump-dom``); a second run takes a screenshot of the original page.
+records, once the page has loaded, every image's natural size and place on the
+page and every error: script errors, resources that failed to load and CSP
+violations (anything the page tried to fetch from elsewhere). Chromium prints the
+DOM with the probe's record (``--dump-dom``); a second run, in a window of the same
+size, takes a screenshot of the original page, so :func:`image_contrast` can tell
+whether the images on it are really drawn.
 
 Without ``chromium`` the calling test is skipped, except under ``CI=true``, where
 it fails (``.ci/run`` installs it).
@@ -25,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageStat
 
 _PROBE = """
 window.__errors = [];
@@ -34,14 +36,21 @@ addEventListener("error", (e) => __errors.push(e.message ||
 addEventListener("securitypolicyviolation", (e) =>
   __errors.push("CSP blocked " + e.blockedURI + " (" + e.violatedDirective + ")"));
 addEventListener("load", () => {
-  const images = Array.from(document.images).map((i) => ({
-    alt: i.alt, complete: i.complete, width: i.naturalWidth, height: i.naturalHeight}));
+  const images = Array.from(document.images).map((i) => {
+    const r = i.getBoundingClientRect();
+    return {alt: i.alt, complete: i.complete, width: i.naturalWidth, height: i.naturalHeight,
+            box: [r.left + scrollX, r.top + scrollY, r.right + scrollX, r.bottom + scrollY]};
+  });
   const out = document.createElement("pre");
   out.id = "probe";
   out.textContent = JSON.stringify({images: images, errors: __errors});
   document.body.appendChild(out);
 });
 """
+#: Grey-level deviation above which an image on a screenshot is drawn (a blank one: about 0).
+DRAWN = 10
+#: Chromium's window (CSS pixels) for both runs: the layout, and the screenshot's size.
+WINDOW = (1280, 2400)
 _PROBE_RE = re.compile(r'<pre id="probe">(.*?)</pre>', re.DOTALL)
 _CSP_RE = re.compile(r'(<meta http-equiv="Content-Security-Policy" content=")([^"]*)(")')
 
@@ -51,9 +60,10 @@ class PageLoad:
     """What Chromium saw.
 
     Attributes:
-        images: Each ``<img>``: ``alt``, ``complete``, natural ``width`` and ``height``.
+        images: Each ``<img>``: ``alt``, ``complete``, natural ``width`` and ``height``,
+            and its ``box`` on the page (left, top, right, bottom in CSS pixels).
         errors: Script errors, failed loads and CSP violations, in order.
-        screenshot: PNG of the page's first screen (1280 x 2400 pixels).
+        screenshot: PNG of the page's first screen (:data:`WINDOW`).
     """
 
     images: list[dict]
@@ -103,18 +113,32 @@ def open_page(path: Path, workdir: Path) -> PageLoad:
     """Load ``path`` in headless Chromium; return its images, errors and a screenshot."""
     probed = workdir / f"probed-{path.name}"
     probed.write_text(_with_probe(path.read_text(encoding="utf-8")), encoding="utf-8")
-    dom = _run(["--virtual-time-budget=10000", "--dump-dom", probed.as_uri()], workdir)
+    window = f"--window-size={WINDOW[0]},{WINDOW[1]}"
+    dom = _run([window, "--virtual-time-budget=10000", "--dump-dom", probed.as_uri()], workdir)
     found = _PROBE_RE.search(dom)
     assert found, f"the probe did not run; DOM tail: {dom[-500:]}"
     record = json.loads(html.unescape(found.group(1)))
     screenshot = workdir / "screenshot.png"
-    _run(["--window-size=1280,2400", f"--screenshot={screenshot}", path.as_uri()], workdir)
+    _run([window, f"--screenshot={screenshot}", path.as_uri()], workdir)
     return PageLoad(record["images"], record["errors"], screenshot)
 
 
-def colored_fraction(png: Path) -> float:
-    """Share of clearly coloured pixels (saturation over 40 %): plots, not text or background."""
-    with Image.open(png) as image:
-        saturation = image.convert("RGB").convert("HSV").getchannel("S")
-        histogram = saturation.histogram()
-    return sum(histogram[102:]) / sum(histogram)
+def image_contrast(load: PageLoad) -> dict[str, float]:
+    """How much each image on the screenshot varies: its region's grey-level deviation.
+
+    A drawn plot (axes, marks, labels) deviates by tens of grey levels; a blank or
+    one-colour image by about 0.
+
+    Returns:
+        ``alt`` -> standard deviation of the grey levels of its region, for every
+        image wholly on the screenshot.
+    """
+    with Image.open(load.screenshot) as shot:
+        grey = shot.convert("L")
+        result = {}
+        for image in load.images:
+            left, top, right, bottom = (round(v) for v in image["box"])
+            if right - left > 1 and bottom - top > 1 and bottom <= grey.height:
+                region = grey.crop((left, top, right, bottom))
+                result[image["alt"]] = ImageStat.Stat(region).stddev[0]
+    return result
