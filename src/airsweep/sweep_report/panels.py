@@ -31,6 +31,8 @@ MARGIN_S = 60
 #: The query step is at least the scrape interval and gives at most this many points.
 MIN_STEP_S = 15
 MAX_POINTS = 240
+#: Series of at most this many points are drawn with a marker on each.
+MARKED_POINTS = 30
 #: Panel unit (Grafana's) -> axis label.
 UNITS = {"opm": "per minute", "s": "seconds", "percentunit": "ratio"}
 _LEGEND_RE = re.compile(r"\{\{\s*(\w+)\s*\}\}")
@@ -155,7 +157,8 @@ def draw_panel(prometheus: Prometheus, panel: Panel, data: SweepData) -> Any:
                 if points:
                     xs, ys = zip(*points, strict=True)
                     label = legend(template, series["metric"])
-                    ax.plot([x - start for x in xs], ys, label=label)
+                    marker = "o" if len(xs) <= MARKED_POINTS else None  # one point is no line
+                    ax.plot([x - start for x in xs], ys, label=label, marker=marker, markersize=3)
                     drawn += 1
         else:
             for series in prometheus.query("query", query=expr, time=last):
@@ -167,6 +170,7 @@ def draw_panel(prometheus: Prometheus, panel: Panel, data: SweepData) -> Any:
     if panel.kind == "timeseries":
         ax.axvline(0, color="grey", linestyle=":")
         ax.axvline(end - start, color="grey", linestyle=":")
+        ax.set_xlim(first - start, last - start)
         ax.set_xlabel("seconds since the sweep started (dotted: start and end)")
         ax.legend(fontsize=7, ncol=2, loc="best")
     else:
