@@ -32,11 +32,13 @@ TWO = {
     "objectives": ["roc_auc", "fit_seconds"],
     "search_space": {"random_forest": {"n_estimators": {"type": "int", "low": 5, "high": 60}}},
 }
-#: The same, keeping the most accurate trial that predicts 1,000 rows in under a bound.
+#: Forests up to 300 trees predict slower than logistic regressions: keep the most
+#: accurate trial that predicts 1,000 rows in at most 25 ms.
 CONSTRAINED = {
     **TWO,
     "objectives": ["roc_auc", "predict_ms_per_1k_rows"],
-    "select": {"objective": "roc_auc", "constraints": {"predict_ms_per_1k_rows": {"max": 50}}},
+    "search_space": {"random_forest": {"n_estimators": {"type": "int", "low": 20, "high": 300}}},
+    "select": {"objective": "roc_auc", "constraints": {"predict_ms_per_1k_rows": {"max": 25}}},
 }
 
 
@@ -97,10 +99,13 @@ def test_multi_objective_sweeps_store_a_model_of_the_pareto_front(cluster):
     trials = study.get_trials()
     assert_exact_budget(trials, CONSTRAINED["n_trials"])
     card = store.read_json(cluster.client.xcom(SWEEP, run_ids["c"], "finalize")["card_uri"])
-    meeting = [t for t in trials if t.values[1] <= 50]
-    assert meeting, "every trial predicts 1,000 rows in well under 50 ms"
-    best = max(t.values[0] for t in meeting)
+    meeting = [t for t in trials if t.values[1] <= 25]
     chosen = trials[card["best_trial"]["number"]]
-    assert chosen.values[1] <= 50 and chosen.values[0] == best
-    assert card["selection"]["rule"] == "best roc_auc where predict_ms_per_1k_rows <= 50"
-    assert card["selection"]["note"] is None
+    if meeting:  # the rule: the best roc_auc among the trials that meet the constraint
+        assert chosen.values[1] <= 25
+        assert chosen.values[0] == max(t.values[0] for t in meeting)
+        assert card["selection"]["rule"] == "best roc_auc where predict_ms_per_1k_rows <= 25"
+        assert card["selection"]["note"] is None
+    else:  # a machine so loaded that no trial met it: the knee, and a note saying so
+        assert chosen.number in front_of(trials, study.directions)
+        assert card["selection"]["note"].startswith("no trial met predict_ms_per_1k_rows <= 25")
