@@ -111,10 +111,15 @@ class SweepData:
         Optuna's plots read it without another database round trip.
         """
         trials = self.family_trials(family) if family is not None else self.trials
-        study = optuna.create_study(
-            directions=[o.direction for o in self.objectives],
-            study_name=f"{self.study_name}/{family or 'all'}",
-        )
+        verbosity = optuna.logging.get_verbosity()
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "study created" line per plot
+        try:
+            study = optuna.create_study(
+                directions=[o.direction for o in self.objectives],
+                study_name=f"{self.study_name}/{family or 'all'}",
+            )
+        finally:
+            optuna.logging.set_verbosity(verbosity)
         study.add_trials(self.complete(trials))
         return study
 
