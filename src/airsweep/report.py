@@ -17,6 +17,7 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from airsweep.budget import is_lost, is_seeded, usage
+from airsweep.console import table
 from airsweep.pareto import objective_names, pareto_ranks, primary_value, study_primary_index
 
 LEADERBOARD_COLUMNS = (
@@ -122,19 +123,11 @@ def leaderboard(study: optuna.Study, top: int = 10) -> list[dict[str, Any]]:
 
 
 def format_leaderboard(rows: list[dict[str, Any]]) -> str:
-    """Format leaderboard rows as an aligned text table (floats to 4 decimals, None as ``-``).
+    """Format leaderboard rows as an aligned text table (:func:`airsweep.console.table`).
 
     Rows of a multi-objective study show ``front`` and one column per
     objective in place of ``value`` and ``cv_std``.
     """
-
-    def cell(value: Any) -> str:
-        if value is None:
-            return "-"
-        if isinstance(value, float):
-            return f"{value:.4f}"
-        return str(value)
-
     columns: list[str] = list(LEADERBOARD_COLUMNS)
     if rows and "objectives" in rows[0]:
         names = list(rows[0]["objectives"])
@@ -143,12 +136,7 @@ def format_leaderboard(rows: list[dict[str, Any]]) -> str:
         columns[at : at + 2] = names
         columns.insert(1, "front")
         columns = list(dict.fromkeys(columns))  # fit_seconds may be an objective too
-    table = [columns] + [[cell(row[c]) for c in columns] for row in rows]
-    widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
-    return "\n".join(
-        "  ".join(text.ljust(width) for text, width in zip(line, widths, strict=True)).rstrip()
-        for line in table
-    )
+    return table(columns, ([row[c] for c in columns] for row in rows))
 
 
 def progress(study: optuna.Study, n_trials: int) -> dict[str, Any]:
