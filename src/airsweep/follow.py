@@ -104,7 +104,7 @@ def format_summary(summary: dict[str, Any]) -> str:
         "",
         f"Best model : {summary['model']}  CV {summary['metric']} {summary['cv_score']:.4f}",
         *objectives_lines(summary),
-        f"Test score : {summary['metric']} {summary['test_score']:.4f} on the held-out split",
+        f"Test score : {test_score_text(summary)}",
         f"Trials     : {summary['trials']}",
         *warm_start_line(summary),
         f"Stopped    : {summary.get('stop_reason') or 'not recorded'}",
@@ -116,6 +116,13 @@ def format_summary(summary: dict[str, Any]) -> str:
         + ("yes (registry updated)" if summary["promoted"] else "no (kept the old one)"),
     ]
     return "\n".join(lines)
+
+
+def test_score_text(summary: dict[str, Any]) -> str:
+    """The test score in words; a custom objective's model may have none."""
+    if summary["test_score"] is None:
+        return "none (the refitted model has no predict: not scored, not registered)"
+    return f"{summary['metric']} {summary['test_score']:.4f} on the held-out split"
 
 
 def report_line(summary: dict[str, Any]) -> list[str]:

@@ -9,12 +9,14 @@ anything. It is forked once and serves one job after another until a job
 passes its deadline or it dies; the next job then forks a new one.
 
 The protocol: the parent sends a job's payload; the child runs the job (a
-generator function of the payload) and sends each value it yields, then waits
-for the parent's answer: go on, or stop. When the generator ends (or is
-stopped) the child says so; if it raises, the child sends the error as
+function of the payload and of ``ask``). Each ``ask(value)`` sends a value to
+the parent and returns the parent's answer, any value that pickles: go on or
+stop for a trial's fold scores, a sampled param for a custom objective's
+``suggest_float`` (:mod:`airsweep.custom.trial`). When the job returns, the
+child sends its return value; if it raises, the child sends the error as
 ``"<Type>: <message>"``. Either way it then waits for the next job. The child
 touches nothing the parent owns (database connections, sockets): it only
-computes and answers through its pipe, so all study storage stays in the
+computes and asks through its pipe, so all study storage stays in the
 parent.
 
 Killing: the child leads its own process group, and the parent kills the
@@ -39,14 +41,17 @@ import os
 import signal
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import suppress
 from multiprocessing.connection import Connection
 from typing import Any, TypeVar
 
 T = TypeVar("T")
-#: A job: a generator function of the payload, run in the child.
-Job = Callable[[Any], Iterator[Any]]
+#: What a job calls to send a value to the parent; it returns the parent's answer.
+Ask = Callable[[Any], Any]
+#: A job, run in the child: a function of the payload and of :data:`Ask`; its return
+#: value (it must pickle) is what :meth:`ForkedProcess.run` returns.
+Job = Callable[[Any, Ask], Any]
 
 #: Longest wait for the child in one call: a signal that another thread of the parent
 #: receives (Airflow's SIGALRM at a task's ``execution_timeout``) runs its Python handler
@@ -98,8 +103,7 @@ class ForkedProcess:
     """A forked child that runs jobs one after another; killed when a job passes its deadline.
 
     Args:
-        job: What the child runs for each payload: a generator function whose
-            values are sent to the parent one at a time.
+        job: What the child runs for each payload (see :data:`Job`).
         name: What the child is, in errors (``"<name> died: ..."``).
     """
 
@@ -147,24 +151,29 @@ class ForkedProcess:
                 payload = conn.recv()
             except EOFError:
                 return
+
+            def ask(value: Any) -> Any:
+                conn.send(("value", value))
+                return conn.recv()
+
             try:
-                for value in self._job(payload):
-                    conn.send(("value", value))
-                    if not conn.recv():
-                        break
+                result = self._job(payload, ask)
             except Exception as exc:
                 conn.send(("error", f"{type(exc).__name__}: {exc}"))
             else:
-                conn.send(("end", None))
+                conn.send(("end", result))
 
-    def run(self, payload: Any, timeout_s: float, on_value: Callable[[Any], bool]) -> None:
-        """Run one job in the child and hand each value it yields to ``on_value``.
+    def run(self, payload: Any, timeout_s: float, on_value: Callable[[Any], Any]) -> Any:
+        """Run one job in the child; answer each value it asks with ``on_value``.
 
         Args:
             payload: The job's argument (pickled to the child).
             timeout_s: Seconds the job may take, from now.
-            on_value: Called in this process with each value; returns whether
-                the job goes on (``False`` stops it; the child stays).
+            on_value: Called in this process with each value the job asks
+                with; its return value is the answer the job's ``ask`` returns.
+
+        Returns:
+            What the job returned.
 
         Raises:
             DeadlinePassed: ``timeout_s`` passed; the child was killed.
@@ -179,10 +188,10 @@ class ForkedProcess:
             while True:
                 kind, body = self._receive(deadline)
                 if kind == "end":
-                    return
+                    return body
                 if kind == "error":
                     break
-                self._conn.send(bool(on_value(body)))
+                self._conn.send(on_value(body))
         except ForkedError:
             raise
         except BaseException:  # deadline, on_value failed, interrupted: the child goes
@@ -247,15 +256,8 @@ def call_in_fork(fn: Callable[[], T], timeout_s: float, name: str = "forked proc
         DeadlinePassed: ``fn`` did not return in time.
         ForkedError: ``fn`` raised, or the child died.
     """
-    results: list[T] = []
-
-    def keep(value: T) -> bool:
-        results.append(value)
-        return True
-
-    process = ForkedProcess(lambda _: iter((fn(),)), name=name)
+    process = ForkedProcess(lambda _, ask: fn(), name=name)
     try:
-        process.run(None, timeout_s, keep)
+        return process.run(None, timeout_s, lambda value: None)
     finally:
         process.kill()
-    return results[0]

@@ -16,6 +16,7 @@ import optuna
 from airsweep.artifacts import ArtifactStore
 from airsweep.config import SweepConfig
 from airsweep.config.sweep import check_target_score
+from airsweep.custom.loading import load_objective
 from airsweep.data import prepare_dataset
 from airsweep.liveness import heartbeat_storage
 from airsweep.metrics import Metrics
@@ -83,11 +84,14 @@ def setup(
         ``gpu`` (:func:`airsweep.planning.plan_runners`).
 
     Raises:
-        airsweep.config.SweepConfigError: A bad param; the message starts with its name.
+        airsweep.config.SweepConfigError: A bad param (or an ``objective`` that does
+            not import); the message starts with its name.
         airsweep.data.DatasetError: The dataset is unusable; the message says why.
     """
     settings = settings or get_settings()
     cfg = SweepConfig.from_params(params)
+    if cfg.objective is not None:  # one that does not import fails here, before any trial
+        load_objective(cfg.objective)
     store = ArtifactStore(settings.artifact_uri)
     manifest = prepare_dataset(cfg, store, run_id, metrics=Metrics())
     check_target_score(cfg.target_score, manifest["metric"], [manifest["task_type"]])

@@ -27,12 +27,14 @@ def resolve_devices(config: SweepConfig, gpu_usable: bool) -> dict[str, str]:
     """The device of every family: ``auto`` becomes ``gpu`` when a live gpu worker has CUDA.
 
     Args:
-        config: The sweep config (``device`` maps every model to cpu, gpu or auto).
+        config: The sweep config (``device`` maps every model to cpu, gpu or auto;
+            a custom objective's pseudo-family trains on the cpu).
         gpu_usable: Whether a live gpu worker announced a usable CUDA device
             (:attr:`airsweep.workers.LiveWorkers.gpu_usable`).
     """
     resolved = {}
-    for model, device in config.device.items():
+    for model in config.families:
+        device = config.device.get(model, CPU)
         resolved[model] = (GPU if gpu_usable else CPU) if device == AUTO else device
     return resolved
 
@@ -72,7 +74,7 @@ def plan_runners(
     quotas = config.trials_per_model()
     plan: dict[str, list[dict[str, Any]]] = {}
     for queue in QUEUES:
-        models = [m for m in config.models if devices[m] == queue]
+        models = [m for m in config.families if devices[m] == queue]
         if not models:
             plan[queue] = []
             continue

@@ -22,6 +22,7 @@ from optuna.trial import TrialState
 
 from airsweep.artifacts import ArtifactStore, safe_key
 from airsweep.config import SweepConfig
+from airsweep.custom.refit import Refitted, refit_objective
 from airsweep.data import load_split
 from airsweep.models.base import CPU
 from airsweep.models.pipeline import build_pipeline
@@ -87,7 +88,10 @@ def finalize_best(
     The refit runs on the CPU (portable model files, whatever device the trial
     used). Files go to ``runs/<run_key>/model/``: ``model.joblib`` (the whole
     pipeline), ``model.ubj`` (XGBoost's native format, xgboost only) and
-    ``card.json``.
+    ``card.json``. A custom objective refits itself
+    (:func:`airsweep.custom.refit.refit_objective`): ``model.joblib`` is what it
+    returned, or ``files/`` what it wrote (no test score then); a model without a
+    test score is stored with its card but not registered (the registry ranks by it).
 
     Args:
         study: The sweep's study.
@@ -112,18 +116,11 @@ def finalize_best(
     model = best.user_attrs["model"]
     params = model_params(model, best.params)
     threads = n_jobs or get_settings().threads_per_slot
-    started = time.perf_counter()
-    pipeline = build_pipeline(manifest, model, params, threads, CPU, seed=config.seed)
-    pipeline.fit(*load_split(manifest, "train"))
-    refit_seconds = time.perf_counter() - started
-    test_score = score(pipeline, *load_split(manifest, "test"), manifest["metric"])
-
     base = store.uri("runs", safe_key(run_key), "model")
-    buffer = io.BytesIO()
-    joblib.dump(pipeline, buffer)
-    model_uri = store.write_bytes(f"{base}/model.joblib", buffer.getvalue())
-    native = get_family(model).native_model(pipeline.named_steps["model"])
-    native_uri = store.write_bytes(f"{base}/model.ubj", native) if native is not None else None
+    if config.objective is not None:
+        refitted = refit_objective(config, manifest, params, best.number, store, base, threads)
+    else:
+        refitted = _refit_family(manifest, model, params, config.seed, store, base, threads)
 
     where = placement(best)
     names = objective_names(study)
@@ -141,7 +138,7 @@ def finalize_best(
             for name, direction, value in zip(names, study.directions, best.values, strict=True)
         ],
         "selection": _selection_record(study, selection),
-        "test_score": test_score,
+        "test_score": refitted.test_score,
         "dataset": {
             "name": manifest["dataset_name"],
             "source": manifest["dataset"],
@@ -165,15 +162,44 @@ def finalize_best(
             "worker": where.get("worker"),
             "fit_seconds": best.user_attrs.get("fit_seconds"),
         },
-        "refit": {"device": CPU, "n_jobs": threads, "seconds": round(refit_seconds, 3)},
+        "refit": {
+            "device": CPU,
+            "n_jobs": threads,
+            "seconds": round(refitted.seconds, 3),
+            "stored": refitted.stored,
+        },
         "versions": _versions(),
-        "model_uri": model_uri,
-        "native_model_uri": native_uri,
+        "model_uri": refitted.model_uri,
+        "native_model_uri": refitted.native_model_uri,
         "card_uri": f"{base}/card.json",
         "created_at": datetime.now(UTC).isoformat(),
     }
     store.write_json(card["card_uri"], card)
-    return {**card, "promoted": registry.register(card)}
+    promoted = registry.register(card) if refitted.test_score is not None else False
+    return {**card, "promoted": promoted}
+
+
+def _refit_family(
+    manifest: dict[str, Any],
+    model: str,
+    params: dict[str, Any],
+    seed: int,
+    store: ArtifactStore,
+    base: str,
+    threads: int,
+) -> Refitted:
+    """Refit a family's pipeline on the training split, test-score it and store it in ``base``."""
+    started = time.perf_counter()
+    pipeline = build_pipeline(manifest, model, params, threads, CPU, seed=seed)
+    pipeline.fit(*load_split(manifest, "train"))
+    seconds = time.perf_counter() - started
+    test_score = score(pipeline, *load_split(manifest, "test"), manifest["metric"])
+    buffer = io.BytesIO()
+    joblib.dump(pipeline, buffer)
+    model_uri = store.write_bytes(f"{base}/model.joblib", buffer.getvalue())
+    native = get_family(model).native_model(pipeline.named_steps["model"])
+    native_uri = store.write_bytes(f"{base}/model.ubj", native) if native is not None else None
+    return Refitted(model_uri, native_uri, test_score, seconds)
 
 
 def _selection_record(study: optuna.Study, selection: Selection) -> dict[str, Any]:

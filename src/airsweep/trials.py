@@ -17,7 +17,9 @@ Each attr is one storage transaction (about 5 ms on Postgres), so they are kept 
 
 The folds are fitted in the runner's trial process, a child forked from the
 runner (:class:`airsweep.forked.ForkedProcess`) that sends a report after each
-step back; the runner reports it, asks the pruner, and answers go on or stop. All
+step back; the runner reports it, asks the pruner, and answers go on or stop. A
+sweep with a custom objective (:mod:`airsweep.custom`) calls the user's function
+there instead, and the runner answers its handle (params, reports, pruning). All
 storage calls stay in the runner. A trial that passes ``trial_timeout_s`` is
 stopped wherever it is, even inside a fit: the trial process is killed (and
 forked again for the next trial), and the trial fails with an ``error``
@@ -26,6 +28,8 @@ starting with ``timeout:``.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import time
 from collections.abc import Sequence
@@ -39,12 +43,21 @@ from optuna.trial import TrialState
 
 from airsweep.budget import WORKER_LOST
 from airsweep.config import MAXIMIZE, SweepConfig
+from airsweep.config.objectives import FIT_SECONDS
 from airsweep.crossval import CrossValidation, Report
+from airsweep.custom.loading import load_objective
+from airsweep.custom.trial import (
+    ObjectiveAnswers,
+    objective_data,
+    outcome_scores,
+    run_objective,
+)
 from airsweep.data import load_split
-from airsweep.forked import DeadlinePassed, ForkedError, ForkedProcess
+from airsweep.forked import Ask, DeadlinePassed, ForkedError, ForkedProcess
 from airsweep.metrics import Metrics
 from airsweep.models.base import CLASSIFICATION
 from airsweep.models.registry import get_family
+from airsweep.objective import ObjectiveData
 from airsweep.pareto import best_value, primary_index
 from airsweep.pruning import FamilyPruner
 from airsweep.search.pruners import StepSchedule, make_pruner, step_schedule
@@ -56,8 +69,6 @@ log = logging.getLogger(__name__)
 clock = time.perf_counter
 #: Prefix of the ``error`` of a trial that passed ``trial_timeout_s``.
 TIMEOUT = "timeout"
-#: The trial attr (and cost objective) holding its cross-validation wall time.
-FIT_SECONDS = "fit_seconds"
 
 STATE_NAMES = {
     TrialState.COMPLETE: "complete",
@@ -208,7 +219,16 @@ class TrialExecutor:
         self._best_seen: float | None = None
         self._primary = primary_index(self.objectives, manifest["metric"])
         self._maximize = manifest["direction"] == MAXIMIZE
-        self._process = ForkedProcess(lambda job: self.cv.reports(*job), name="trial process")
+        self.objective_data: ObjectiveData | None = None
+        job = self._cv_job
+        if config.objective is not None:  # the trial process calls the user's function
+            self.objective_data = objective_data(
+                config, manifest, self.X, self.y, self.folds, device.used, n_jobs
+            )
+            job = functools.partial(
+                run_objective, load_objective(config.objective), self.objective_data
+            )
+        self._process = ForkedProcess(job, name="trial process")
 
     def __enter__(self) -> TrialExecutor:
         return self
@@ -220,6 +240,13 @@ class TrialExecutor:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    def _cv_job(self, payload: tuple[str, dict[str, Any], Sequence[int] | None], ask: Ask) -> None:
+        """The trial process's job: cross-validate, asking go on or stop after each report."""
+        with contextlib.closing(self.cv.reports(*payload)) as reports:
+            for report in reports:
+                if not ask(report):
+                    return
 
     def start(self) -> None:
         """Fork the trial process unless it is live.
@@ -308,21 +335,56 @@ class TrialExecutor:
             TrialTimeoutError: The trial passed ``trial_timeout_s``; its process was killed.
             ForkedError: A fold raised (``"<Type>: <message>"``) or the trial process died.
         """
+        if self.objective_data is not None:
+            return self._call_objective_forked(trial, model, started)
         params = suggest(trial, model, self.space(model))
         checkpoints, reporter = self._plan(trial, model, params)
-        timeout = self.config.trial_timeout_s
         try:
-            self._process.run((model, params, checkpoints), timeout - (clock() - started), reporter)
+            self._process.run((model, params, checkpoints), self._time_left(started), reporter)
         except DeadlinePassed:
             if checkpoints is None:
                 done = f"{len(reporter.scores)}/{len(self.folds)} folds done"
             else:
                 done = f"{reporter.step or 0}/{reporter.last_step} steps done"
-            raise TrialTimeoutError(
-                f"{TIMEOUT}: trial passed trial_timeout_s={timeout} and was killed after "
-                f"{clock() - started:.1f}s ({done})"
-            ) from None
+            raise self._timed_out(started, done) from None
         return self._result(trial, checkpoints, reporter)
+
+    def _call_objective_forked(
+        self, trial: optuna.Trial, model: str, started: float
+    ) -> dict[str, float]:
+        """Call the custom objective in the trial process, answering its handle here.
+
+        Returns:
+            The objectives it returned, by name (``fit_seconds`` is the runner's).
+
+        Raises:
+            optuna.TrialPruned: The pruner stopped the trial.
+            TrialTimeoutError: The trial passed ``trial_timeout_s``; its process was killed.
+            ForkedError: The function raised or returned no usable score, or the
+                trial process died.
+        """
+        assert self.objective_data is not None
+        multi = len(self.objectives) > 1
+        if model not in self._pruning:
+            self._pruning[model] = (None, make_pruner(self.config))
+        pruner = None if multi else FamilyPruner(self.study, trial, model, self._pruning[model][1])
+        answers = ObjectiveAnswers(trial, model, pruner)
+        try:
+            outcome = self._process.run(trial.number, self._time_left(started), answers)
+        except DeadlinePassed:
+            raise self._timed_out(started, f"{answers.reported} values reported") from None
+        return outcome_scores(outcome, self.objective_data.objectives)
+
+    def _time_left(self, started: float) -> float:
+        """Seconds the trial started at ``started`` has left of ``trial_timeout_s``."""
+        return self.config.trial_timeout_s - (clock() - started)
+
+    def _timed_out(self, started: float, done: str) -> TrialTimeoutError:
+        """The error of a trial killed at ``trial_timeout_s`` after doing ``done``."""
+        return TrialTimeoutError(
+            f"{TIMEOUT}: trial passed trial_timeout_s={self.config.trial_timeout_s} and was "
+            f"killed after {clock() - started:.1f}s ({done})"
+        )
 
     def _result(
         self, trial: optuna.Trial, checkpoints: Sequence[int] | None, reporter: _StepReporter

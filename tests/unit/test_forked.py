@@ -31,18 +31,20 @@ def wait_gone(pid: int, within_s: float = 5.0) -> bool:
     return True
 
 
-def counting(n):
+def counting(n, ask):
+    """Ask with ``(i, pid)`` for each ``i`` until the parent answers no; return how many."""
     for i in range(n):
-        yield i, os.getpid()
+        if not ask((i, os.getpid())):
+            return i + 1
+    return n
 
 
-def hanging_with_a_grandchild(path):
+def hanging_with_a_grandchild(path, ask):
     """Start a grandchild, write both pids down, then hang in C code (a sleep)."""
     grandchild = subprocess.Popen(["sleep", "300"])
     with open(path, "w") as out:
         out.write(f"{os.getpid()} {grandchild.pid}")
     time.sleep(300)
-    yield "never"
 
 
 @pytest.fixture
@@ -54,19 +56,33 @@ def process():
 
 def test_values_come_back_one_at_a_time_and_the_child_serves_job_after_job(process):
     got = []
-    process.run(3, 10, lambda value: got.append(value) or True)
+    assert process.run(3, 10, lambda value: got.append(value) or True) == 3
     assert [i for i, _ in got] == [0, 1, 2]
     child = {pid for _, pid in got}
     assert child == {process.pid} and process.pid != os.getpid()
     got.clear()
-    process.run(5, 10, lambda value: got.append(value) or False)  # stop after the first
+    assert process.run(5, 10, lambda value: got.append(value) or False) == 1  # the job stops
     assert [i for i, _ in got] == [0]
     assert {pid for _, pid in got} == child  # the same child, still serving
 
 
+def test_the_parent_answers_each_ask_with_any_value(process):
+    def job(payload, ask):
+        return [ask(payload), ask(payload + 1)]
+
+    answering = ForkedProcess(job)
+    try:
+        assert answering.run(1, 10, lambda value: {"twice": 2 * value}) == [
+            {"twice": 2},
+            {"twice": 4},
+        ]
+    finally:
+        answering.kill()
+
+
 def test_a_job_that_raises_is_reported_and_the_child_stays(process):
-    def job(payload):
-        yield 1
+    def job(payload, ask):
+        ask(1)
         raise ValueError(f"bad {payload}")
 
     failing = ForkedProcess(job)
@@ -96,11 +112,10 @@ def test_a_job_past_its_deadline_is_killed_with_its_process_group(tmp_path):
 
 
 def test_a_child_that_dies_is_reported_and_replaced():
-    def job(code):
+    def job(code, ask):
         if code is None:
             os.kill(os.getpid(), signal.SIGKILL)
         os._exit(code)
-        yield
 
     proc = ForkedProcess(job, name="trial process")
     try:
@@ -154,11 +169,10 @@ def test_the_child_dies_with_its_parent(tmp_path):
         import os, time
         from airsweep.forked import ForkedProcess
 
-        def job(path):
+        def job(path, ask):
             with open(path, "w") as out:
                 out.write(str(os.getpid()))
             time.sleep(300)
-            yield
 
         ForkedProcess(job).run({str(pids)!r}, 300, lambda value: True)
         """

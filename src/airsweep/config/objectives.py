@@ -29,7 +29,8 @@ from airsweep.config.metrics import METRICS, MINIMIZE, metric_direction
 #: Cost objectives (minimized): the trial's ``fit_seconds`` (the wall time of its
 #: cross-validation, the same number as its ``fit_seconds`` attr) and the time to
 #: predict 1,000 rows of a validation fold, in milliseconds (mean over the folds).
-COST_OBJECTIVES = ("fit_seconds", "predict_ms_per_1k_rows")
+FIT_SECONDS = "fit_seconds"
+COST_OBJECTIVES = (FIT_SECONDS, "predict_ms_per_1k_rows")
 #: Names ``objectives`` accepts.
 OBJECTIVE_NAMES = (*METRICS, *COST_OBJECTIVES)
 MAX_OBJECTIVES = 3

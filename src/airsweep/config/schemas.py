@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from airsweep.config.custom_objective import objective_schema
 from airsweep.config.datasets import BUILTIN_DATASETS, FILE_SUFFIXES, SYNTHETIC, SYNTHETIC_DEFAULTS
 from airsweep.config.errors import SweepConfigError
 from airsweep.config.metrics import METRICS
@@ -89,6 +90,7 @@ def _build_param_schemas() -> dict[str, dict[str, Any]]:
                 "Model families to search; the family is a sampled choice (see model_budget)."
             ),
         },
+        **objective_schema(),
         "search_space": {
             "default": {},
             "type": "object",

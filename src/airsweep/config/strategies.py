@@ -134,19 +134,29 @@ def check_strategies(values: Mapping[str, Any], task_types: Sequence[str]) -> No
     Args:
         values: The sweep params, schema-checked (``sampler``,
             ``sampler_options``, ``pruner``, ``pruner_options``, ``models``,
-            ``search_space``, ``n_trials``).
+            ``search_space``, ``n_trials``, ``objective``).
         task_types: The task types the sweep can resolve to.
 
     Raises:
         SweepConfigError: an option the chosen sampler (pruner) does not take;
             a one-model sampler with several models; ``cmaes`` over a space
             without an int or float range; a grid that cannot be enumerated;
-            a sampler whose dependency is not installed.
+            a sampler whose dependency is not installed. A custom objective's
+            space and steps are unknown before it runs: only its options and
+            dependencies are checked here (and what it refuses,
+            :func:`airsweep.config.custom_objective.check_custom_objective`).
     """
     sampler, pruner = values["sampler"], values["pruner"]
     _check_options("sampler", sampler, values["sampler_options"], SAMPLER_OPTIONS[sampler])
     _check_options("pruner", pruner, values["pruner_options"], PRUNER_OPTIONS[pruner])
-    models, search_space = values["models"], values["search_space"]
+    if not values["objective"]:
+        _check_fit(values, task_types)
+    _check_dependency(sampler)
+
+
+def _check_fit(values: Mapping[str, Any], task_types: Sequence[str]) -> None:
+    """Refuse a sampler or pruner that does not fit the models' search spaces and steps."""
+    sampler, models, search_space = values["sampler"], values["models"], values["search_space"]
     check_pruner_steps(values, task_types)
     if sampler == "grid":
         check_grid(models, search_space, task_types, values["n_trials"])
@@ -169,6 +179,10 @@ def check_strategies(values: Mapping[str, Any], task_types: Sequence[str]) -> No
                 f"sampler: cmaes models only int and float ranges, and every parameter of "
                 f"search_space.{model} is categorical or fixed; use tpe"
             )
+
+
+def _check_dependency(sampler: str) -> None:
+    """Refuse a sampler whose dependency is not installed."""
     module, package = SAMPLER_DEPENDENCIES.get(sampler, (None, None))
     if module is not None and importlib.util.find_spec(module) is None:
         raise SweepConfigError(

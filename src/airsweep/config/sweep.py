@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
+from airsweep.config.custom_objective import check_custom_objective, objective_family
 from airsweep.config.datasets import (
     BUILTIN_DATASETS,
     FILE_SUFFIXES,
@@ -36,7 +37,7 @@ from airsweep.config.schemas import PARAM_SCHEMAS, check_schema
 from airsweep.config.search_space import merged_space
 from airsweep.config.strategies import check_strategies, resolve_pruner
 from airsweep.models.base import AUTO, CLASSIFICATION, CPU, GPU, REGRESSION, TASK_TYPES, Spec
-from airsweep.models.registry import get_family
+from airsweep.models.registry import available_families, get_family
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class SweepConfig:
     target_score: float | None = None
     objectives: tuple[str, ...] = ()
     select: str | dict[str, Any] = KNEE
+    objective: str | None = None
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> SweepConfig:
@@ -101,18 +103,20 @@ class SweepConfig:
         values["metric"] = values["metric"] or AUTO
         check_objectives(values)
         values["pruner"] = resolve_pruner(values["pruner"], values["objectives"])
+        check_custom_objective(values, PARAM_SCHEMAS["models"]["default"], available_families())
         task_types = _allowed_task_types(values)
         models = tuple(values["models"])
+        searched = _families(values)
         for model in values["search_space"]:
             if model not in models:
                 raise SweepConfigError(f"search_space.{model}: {model} is not in models")
         for task_type in task_types:
-            for model in models:
+            for model in searched:
                 merged_space(model, task_type, values["search_space"].get(model))
-        device = _resolved_devices(models, values["device"])
-        if values["n_trials"] < len(models):
+        device = _resolved_devices(searched, values["device"])
+        if values["n_trials"] < len(searched):
             raise SweepConfigError(
-                f"n_trials: {values['n_trials']} is fewer than the {len(models)} models"
+                f"n_trials: {values['n_trials']} is fewer than the {len(searched)} models"
             )
         check_strategies({**values, "models": models}, task_types)
         check_target_score(values["target_score"], values["metric"], task_types)
@@ -130,6 +134,11 @@ class SweepConfig:
         data["models"] = list(self.models)
         data["objectives"] = list(self.objectives)
         return data
+
+    @property
+    def families(self) -> tuple[str, ...]:
+        """The families the sweep trains: ``models``, or the custom objective's pseudo-family."""
+        return (objective_family(self.objective),) if self.objective else self.models
 
     def task_types(self) -> tuple[str, ...]:
         """Task types this sweep can resolve to, given task_type, metric, models and dataset."""
@@ -170,9 +179,9 @@ class SweepConfig:
         return self.dataset not in (*BUILTIN_DATASETS, SYNTHETIC)
 
     def trials_per_model(self) -> dict[str, int]:
-        """Split ``n_trials`` evenly among the models (earlier models get the remainder)."""
-        base, extra = divmod(self.n_trials, len(self.models))
-        return {model: base + (1 if i < extra else 0) for i, model in enumerate(self.models)}
+        """Split ``n_trials`` evenly among the families (earlier ones get the remainder)."""
+        base, extra = divmod(self.n_trials, len(self.families))
+        return {model: base + (1 if i < extra else 0) for i, model in enumerate(self.families)}
 
     def min_trials_per_model(self) -> int:
         """Trials every family gets before an adaptive sampler may favour one.
@@ -180,7 +189,7 @@ class SweepConfig:
         A quarter of an even share, between 1 and 5: enough for TPE to see
         each family, few enough to leave most of the budget to the sampler.
         """
-        return max(1, min(5, self.n_trials // (4 * len(self.models))))
+        return max(1, min(5, self.n_trials // (4 * len(self.families))))
 
 
 def _allowed_task_types(values: Mapping[str, Any]) -> tuple[str, ...]:
@@ -224,10 +233,19 @@ def _allowed_task_types(values: Mapping[str, Any]) -> tuple[str, ...]:
         restrict(
             "objectives", spec.name, [spec.task_type], f"objective {spec.name} ({spec.task_type})"
         )
-    for model in values["models"]:
+    for model in _families(values):
         supported = get_family(model).task_types
         restrict("models", model, supported, f"model {model} ({supported[0]} only)")
     return tuple(allowed)
+
+
+def _families(values: Mapping[str, Any]) -> tuple[str, ...]:
+    """The model families whose spaces, task types and devices the sweep checks.
+
+    ``models``; none with a custom objective, whose pseudo-family samples its own
+    params, takes any task type and trains on the cpu queue.
+    """
+    return () if values["objective"] else tuple(values["models"])
 
 
 def check_target_score(target: float | None, metric: str, task_types: Sequence[str]) -> None:

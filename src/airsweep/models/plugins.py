@@ -146,12 +146,19 @@ def installed_entry_points() -> list[metadata.EntryPoint]:
     return list(metadata.entry_points(group=ENTRY_POINT_GROUP))
 
 
-def _plugin_modules(folder: Path | None) -> list[tuple[Path, str]]:
-    """Each module file of ``folder`` and its dotted name; puts ``folder`` on ``sys.path``."""
-    if folder is None or not folder.is_dir():
-        return []
+def put_on_path(folder: Path) -> bool:
+    """Put ``folder`` in front of ``sys.path`` (once); whether it is a folder at all."""
+    if not folder.is_dir():
+        return False
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
+    return True
+
+
+def _plugin_modules(folder: Path | None) -> list[tuple[Path, str]]:
+    """Each module file of ``folder`` and its dotted name; puts ``folder`` on ``sys.path``."""
+    if folder is None or not put_on_path(folder):
+        return []
     modules = []
     for path in sorted(folder.rglob("*.py")):
         parts = path.relative_to(folder).with_suffix("").parts
