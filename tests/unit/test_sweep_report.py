@@ -217,18 +217,20 @@ def test_a_running_sweep_is_reported_as_running():
 def test_a_multi_objective_sweep_gets_its_pareto_front():
     trials = [_trial(n, "xgboost", TrialState.COMPLETE, n, 1, value=None) for n in range(5)]
     trials = [
-        FrozenTrial(**{**_frozen_fields(t), "values": [0.8 + 0.02 * n, 5.0 - n]})
+        FrozenTrial(**{**_frozen_fields(t), "values": [5.0 - n, 0.8 + 0.02 * n]})
         for n, t in enumerate(trials)
     ]
-    study = _study(trials, directions=("maximize", "minimize"))
+    study = _study(trials, directions=("minimize", "maximize"))
     with warnings.catch_warnings():  # experimental since Optuna 3.2
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study.set_metric_names(["accuracy", "fit_seconds"])
+        study.set_metric_names(["fit_seconds", "accuracy"])
+    study.set_user_attr("manifest", {"metric": "accuracy"})  # the primary metric
     data = snapshot(study, RUN_ID)
-    assert [o.name for o in data.objectives] == ["accuracy", "fit_seconds"]
+    assert [o.name for o in data.objectives] == ["fit_seconds", "accuracy"]
+    assert data.primary == 1
     page = build_report(data, prometheus_url="")
-    assert "Pareto front: accuracy / fit_seconds" in page
-    assert "first objective only: accuracy" in _notes(page)
+    assert "Pareto front: fit_seconds / accuracy" in page
+    assert "the primary metric only: accuracy" in _notes(page)
     assert len(_images(page)) == 5 and "not drawn" not in page
 
 

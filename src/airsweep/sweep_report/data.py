@@ -10,6 +10,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from airsweep.budget import is_seeded
+from airsweep.pareto import primary_index
 from airsweep.space import param_key
 from airsweep.stopping import STARTED_AT, STOP_REASON
 
@@ -69,6 +70,11 @@ class SweepData:
     def multi_objective(self) -> bool:
         """Whether the study has more than one objective."""
         return len(self.objectives) > 1
+
+    @property
+    def primary(self) -> int:
+        """Index of the primary metric among the objectives (the manifest's ``metric``)."""
+        return primary_index([o.name for o in self.objectives], self.manifest.get("metric"))
 
     @property
     def window(self) -> tuple[float, float]:

@@ -21,17 +21,17 @@ MIN_IMPORTANCE_TRIALS = 4
 
 
 def _target(data: SweepData) -> dict[str, Any]:
-    """Optuna's ``target``/``target_name`` arguments: the first objective of the study."""
-    objective = data.objectives[0]
+    """Optuna's ``target``/``target_name`` arguments: the study's primary metric."""
+    objective, index = data.objectives[data.primary], data.primary
     if not data.multi_objective:
         return {"target_name": objective.name}
-    return {"target": lambda trial: trial.values[0], "target_name": objective.name}
+    return {"target": lambda trial: trial.values[index], "target_name": objective.name}
 
 
 def _caveat(data: SweepData) -> str | None:
     """The note under per-objective plots of a multi-objective study."""
     if data.multi_objective:
-        return f"first objective only: {data.objectives[0].name}"
+        return f"the primary metric only: {data.objectives[data.primary].name}"
     return None
 
 
@@ -39,7 +39,7 @@ def history(data: SweepData) -> Figure:
     """The best value over the trials; the Pareto front for a multi-objective study."""
     if data.multi_objective:
         return pareto_front(data)
-    objective = data.objectives[0]
+    objective = data.objectives[data.primary]
 
     def draw() -> Any:
         study = data.plot_study()
@@ -68,10 +68,10 @@ def pareto_front(data: SweepData) -> Figure:
 def score_by_family(data: SweepData) -> Figure:
     """Each family's COMPLETE scores (box and points), with its trials by state."""
     families = data.families()
-    objective = data.objectives[0]
+    objective, index = data.objectives[data.primary], data.primary
 
     def draw() -> Any:
-        scores = [[t.values[0] for t in data.complete(data.family_trials(f))] for f in families]
+        scores = [[t.values[index] for t in data.complete(data.family_trials(f))] for f in families]
         if not any(scores):
             raise NotDrawn("no COMPLETE trial yet")
         ax = new_axes()
