@@ -18,16 +18,24 @@ successive-halving and hyperband pruners read ``direction`` and
 trial system attr, which goes to the real storage, so runners on other workers
 see it). This needs two private attributes of Optuna, read here only:
 ``Study._study_id`` and ``Trial._trial_id``.
+
+:class:`StepReporter` is what a runner calls with each report of its trial
+process: it keeps the fold scores and other objectives, reports the mean to
+the :class:`FamilyPruner` and answers whether the trial goes on.
 """
 
 from __future__ import annotations
 
 from collections.abc import Container, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import optuna
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
+
+if TYPE_CHECKING:
+    from airsweep.crossval import Report
 
 
 class _FamilyStorage:
@@ -171,3 +179,51 @@ class FamilyPruner:
             trial_id=self._storage._trial_id,
         )
         return bool(self._study.pruner.prune(self._study, running))
+
+
+class StepReporter:
+    """Reports a trial's mean CV score at each step and asks the pruner.
+
+    Runs in the runner's process (the storage is there): called with each
+    :data:`~airsweep.crossval.Report` of the trial process, in step order.
+
+    Args:
+        pruner: The trial's pruner (its family's trials only); ``None`` in a
+            multi-objective sweep, which neither reports nor prunes (Optuna's
+            pruners compare one value).
+        last_step: The trial's last step (its last fold, or its total rounds).
+    """
+
+    def __init__(self, pruner: FamilyPruner | None, last_step: int) -> None:
+        self._pruner = pruner
+        self.last_step = last_step
+        self.step: int | None = None
+        self.scores: list[float] = []
+        self.others: list[dict[str, float]] = []
+        self.pruned = False
+
+    def __call__(self, report: Report) -> bool:
+        """Report the mean at this step; return whether the trial goes on.
+
+        The pruner is asked at every step but the last (a finished trial has
+        nothing left to save).
+        """
+        self.step, self.scores, self.others = report
+        if self._pruner is None:
+            return True
+        self._pruner.report(self.mean, self.step)
+        self.pruned = self.step < self.last_step and self._pruner.should_prune()
+        return not self.pruned
+
+    @property
+    def mean(self) -> float:
+        """The mean score of the folds at the last step."""
+        return float(np.mean(self.scores))
+
+    def objectives(self, metric: str) -> dict[str, float]:
+        """The trial's measured objectives: ``metric`` (the mean) and the others' fold means."""
+        names = self.others[0] if self.others else {}
+        return {
+            metric: self.mean,
+            **{n: float(np.mean([o[n] for o in self.others])) for n in names},
+        }

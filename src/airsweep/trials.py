@@ -37,14 +37,13 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-import numpy as np
 import optuna
 from optuna.trial import TrialState
 
 from airsweep.budget import WORKER_LOST
 from airsweep.config import MAXIMIZE, SweepConfig
 from airsweep.config.objectives import FIT_SECONDS
-from airsweep.crossval import CrossValidation, Report
+from airsweep.crossval import CrossValidation
 from airsweep.custom.loading import load_objective
 from airsweep.custom.trial import (
     ObjectiveAnswers,
@@ -59,7 +58,7 @@ from airsweep.models.base import CLASSIFICATION
 from airsweep.models.registry import get_family
 from airsweep.objective import ObjectiveData
 from airsweep.pareto import best_value, primary_index
-from airsweep.pruning import FamilyPruner
+from airsweep.pruning import FamilyPruner, StepReporter
 from airsweep.search.pruners import StepSchedule, make_pruner, step_schedule
 from airsweep.space import resolve_space, suggest
 
@@ -113,54 +112,6 @@ class Outcome:
     error: str | None = None
     lost: bool = False
     values: list[float] | None = None
-
-
-class _StepReporter:
-    """Reports a trial's mean CV score at each step and asks the pruner.
-
-    Runs in the runner's process (the storage is there): called with each
-    :data:`~airsweep.crossval.Report` of the trial process, in step order.
-
-    Args:
-        pruner: The trial's pruner (its family's trials only); ``None`` in a
-            multi-objective sweep, which neither reports nor prunes (Optuna's
-            pruners compare one value).
-        last_step: The trial's last step (its last fold, or its total rounds).
-    """
-
-    def __init__(self, pruner: FamilyPruner | None, last_step: int) -> None:
-        self._pruner = pruner
-        self.last_step = last_step
-        self.step: int | None = None
-        self.scores: list[float] = []
-        self.others: list[dict[str, float]] = []
-        self.pruned = False
-
-    def __call__(self, report: Report) -> bool:
-        """Report the mean at this step; return whether the trial goes on.
-
-        The pruner is asked at every step but the last (a finished trial has
-        nothing left to save).
-        """
-        self.step, self.scores, self.others = report
-        if self._pruner is None:
-            return True
-        self._pruner.report(self.mean, self.step)
-        self.pruned = self.step < self.last_step and self._pruner.should_prune()
-        return not self.pruned
-
-    @property
-    def mean(self) -> float:
-        """The mean score of the folds at the last step."""
-        return float(np.mean(self.scores))
-
-    def objectives(self, metric: str) -> dict[str, float]:
-        """The trial's measured objectives: ``metric`` (the mean) and the others' fold means."""
-        names = self.others[0] if self.others else {}
-        return {
-            metric: self.mean,
-            **{n: float(np.mean([o[n] for o in self.others])) for n in names},
-        }
 
 
 class TrialExecutor:
@@ -302,7 +253,7 @@ class TrialExecutor:
 
     def _plan(
         self, trial: optuna.Trial, model: str, params: dict[str, Any]
-    ) -> tuple[Sequence[int] | None, _StepReporter]:
+    ) -> tuple[Sequence[int] | None, StepReporter]:
         """The trial's checkpoints (``None``: by folds) and its reporter (its family's pruner)."""
         if model not in self._pruning:
             schedule = step_schedule(self.config, model, self.manifest["task_type"])
@@ -311,10 +262,10 @@ class TrialExecutor:
         multi = len(self.objectives) > 1
         family_pruner = None if multi else FamilyPruner(self.study, trial, model, pruner)
         if schedule is None:
-            return None, _StepReporter(family_pruner, len(self.folds) - 1)
+            return None, StepReporter(family_pruner, len(self.folds) - 1)
         step_param = get_family(model).step_param
         checkpoints = schedule.checkpoints(int(params[step_param]))
-        return checkpoints, _StepReporter(family_pruner, checkpoints[-1])
+        return checkpoints, StepReporter(family_pruner, checkpoints[-1])
 
     def _cross_validate_forked(
         self, trial: optuna.Trial, model: str, started: float
@@ -387,7 +338,7 @@ class TrialExecutor:
         )
 
     def _result(
-        self, trial: optuna.Trial, checkpoints: Sequence[int] | None, reporter: _StepReporter
+        self, trial: optuna.Trial, checkpoints: Sequence[int] | None, reporter: StepReporter
     ) -> dict[str, float]:
         """The trial's objectives; a trial with steps records its fold scores first.
 
