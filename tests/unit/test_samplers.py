@@ -58,7 +58,7 @@ def test_qmc_takes_its_options_and_one_seed_in_every_runner():
 @pytest.mark.parametrize(
     ("name", "module", "options", "cls"),
     [
-        ("cmaes", "cmaes", {"n_startup_trials": 4, "sigma0": 0.3}, "CmaEsSampler"),
+        ("cmaes", "cmaes", {"n_startup_trials": 4}, "CmaEsSampler"),
         ("gp", "torch", {"n_startup_trials": 4, "deterministic_objective": True}, "GPSampler"),
     ],
 )

@@ -27,7 +27,6 @@ SAMPLER_OPTION_SCHEMAS: dict[str, dict[str, Any]] = {
     "n_startup_trials": _COUNT,
     "multivariate": _BOOL,
     "constant_liar": _BOOL,
-    "sigma0": {"type": "number", "exclusiveMinimum": 0},
     "qmc_type": {"type": "string", "enum": ["sobol", "halton"]},
     "scramble": _BOOL,
     "deterministic_objective": _BOOL,
@@ -38,7 +37,8 @@ SAMPLER_OPTIONS: dict[str, tuple[str, ...]] = {
     "tpe": ("n_startup_trials", "multivariate", "constant_liar"),
     "random": (),
     "grid": (),
-    "cmaes": ("n_startup_trials", "sigma0"),
+    # Not sigma0 or x0: Optuna deprecates them (4.9.0, removal planned in 6.0.0).
+    "cmaes": ("n_startup_trials",),
     "qmc": ("qmc_type", "scramble"),
     "gp": ("n_startup_trials", "deterministic_objective"),
 }
