@@ -2,7 +2,7 @@
 
 Question (issue 11): at the same number of trials, how good a model does each
 sampler and pruner find, and how long does the sweep take? Is airsweep's
-default (``sampler: tpe``, ``pruner: auto`` = median) at least as good in score
+default (``sampler: tpe``, ``pruner: auto`` = median between CV folds) at least as good in score
 as Optuna's own default (``TPESampler``, no pruner), and faster?
 
 Workload: one model family with training steps, ``xgboost`` (its default
@@ -131,7 +131,8 @@ BASELINE = Strategy("optuna", "optuna default (TPE, no pruner)", None, "none")
 STRATEGIES = (
     BASELINE,
     Strategy("tpe-none", "tpe + none", "tpe", "none"),
-    Strategy("tpe-auto", "tpe + auto (median): airsweep default", "tpe", "auto"),
+    Strategy("tpe-auto", "tpe + auto (median on folds): airsweep default", "tpe", "auto"),
+    Strategy("tpe-median", "tpe + median (on boosting rounds)", "tpe", "median"),
     Strategy("tpe-hyperband", "tpe + hyperband", "tpe", "hyperband"),
     Strategy("random-median", "random + median", "random", "median"),
     Strategy("cmaes-median", "cmaes + median", "cmaes", "median"),

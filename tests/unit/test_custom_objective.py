@@ -105,6 +105,7 @@ def objective_config(make_config, objectives):
     def build(function, **params):
         defaults = make_config().to_dict()
         del defaults["search_space"], defaults["device"], defaults["models"]
+        del defaults["pruner"], defaults["pruner_options"]  # resolved: leave them to params
         return SweepConfig.from_params(
             {**defaults, "search_space": {}, "objective": f"{objectives}:{function}", **params}
         )
@@ -351,6 +352,7 @@ def test_the_shipped_mlp_objective_trains_by_epochs_and_refits_a_model_that_pred
             "objective": "examples.mlp_objective:mlp_classifier",
             "n_trials": 3,
             "pruner": "none",
+            "pruner_options": {},
         }
     )
     manifest = prepare_dataset(config, store, "run-1")

@@ -37,7 +37,8 @@ def test_catalog():
     assert PRUNERS == ("auto", "none", "median", "percentile", "successive_halving", "hyperband")
     config = SweepConfig.from_params({})
     assert (config.sampler, config.sampler_options) == ("tpe", {})
-    assert (config.pruner, config.pruner_options) == ("median", {})
+    # pruner auto: the median pruner between CV folds, for every family
+    assert (config.pruner, config.pruner_options) == ("median", {"steps": "folds"})
     assert SweepConfig.from_dict(config.to_dict()) == config
 
 
@@ -129,4 +130,5 @@ def test_gp_without_pytorch_is_refused_naming_it():
 def test_valid_strategies_are_accepted(params):
     config = SweepConfig.from_params(params)
     assert config.sampler_options == params.get("sampler_options", {})
-    assert config.pruner_options == params.get("pruner_options", {})
+    if "pruner" in params:
+        assert config.pruner_options == params.get("pruner_options", {})

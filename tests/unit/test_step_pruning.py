@@ -210,3 +210,24 @@ def test_a_multi_objective_trial_measures_its_other_objectives_at_its_last_step(
     assert all(0.5 < o["roc_auc"] <= 1 and o["predict_ms_per_1k_rows"] > 0 for o in others)
     by_folds = list(cv.reports("logistic_regression", {"C": 1.0}, None))
     assert [len(o) for _, _, o in by_folds] == [1, 2, 3]
+
+
+def test_pruner_auto_prunes_between_folds_and_steps_folds_is_an_option():
+    auto = SweepConfig.from_params({"models": ["xgboost", "random_forest"]})
+    assert (auto.pruner, auto.pruner_options) == ("median", {"steps": "folds"})
+    assert step_schedule(auto, "xgboost", "classification") is None
+    assert isinstance(make_pruner(auto), optuna.pruners.MedianPruner)
+    median = SweepConfig.from_params({"models": ["xgboost"], "pruner": "median"})
+    assert step_schedule(median, "xgboost", "classification").checkpoints(50) == [10, 20, 40, 50]
+    folds = SweepConfig.from_params(
+        {"models": ["xgboost"], "pruner": "hyperband", "pruner_options": {"steps": "folds"}}
+    )
+    assert step_schedule(folds, "xgboost", "classification") is None
+    with pytest.raises(SweepConfigError, match=r"^pruner_options.min_resource: 5 is at or beyond"):
+        SweepConfig.from_params(
+            {
+                "models": ["xgboost"],
+                "pruner": "hyperband",
+                "pruner_options": {"steps": "folds", "min_resource": 5},
+            }
+        )

@@ -63,18 +63,23 @@ PRUNER_OPTION_SCHEMAS: dict[str, dict[str, Any]] = {
     "percentile": {"type": "number", "minimum": 0, "maximum": 100},
     "min_resource": {"type": "integer", "minimum": 1, "maximum": 10_000},
     "reduction_factor": {"type": "integer", "minimum": 2, "maximum": 100},
+    "steps": {"type": "string", "enum": ["rounds", "folds"]},
 }
 
-_PERIODIC = ("n_startup_trials", "n_warmup_steps", "interval_steps")
+_PERIODIC = ("n_startup_trials", "n_warmup_steps", "interval_steps", "steps")
 #: Pruner name -> the options it takes (keyword arguments of its Optuna constructor).
 PRUNER_OPTIONS: dict[str, tuple[str, ...]] = {
     "auto": (),
     "none": (),
     "median": _PERIODIC,
     "percentile": ("percentile", *_PERIODIC),
-    "successive_halving": ("min_resource", "reduction_factor"),
-    "hyperband": ("min_resource", "reduction_factor"),
+    "successive_halving": ("min_resource", "reduction_factor", "steps"),
+    "hyperband": ("min_resource", "reduction_factor", "steps"),
 }
+#: ``pruner: auto`` without objectives: the median pruner between CV folds, for every
+#: family (on boosting rounds it prunes trials that a slow learning rate only delays;
+#: docs/benchmarks.md, "Search strategies").
+AUTO_PRUNER = ("median", {"steps": "folds"})
 PRUNERS = tuple(PRUNER_OPTIONS)
 
 
@@ -98,10 +103,10 @@ def strategy_schemas() -> dict[str, dict[str, Any]]:
             "type": "string",
             "enum": list(PRUNERS),
             "description": (
-                "Optuna pruner, applied at each step (boosting rounds, else CV folds) "
-                "among trials of the same model "
-                "family: none, median, percentile, successive_halving or hyperband; auto: "
-                "median, or none in a multi-objective sweep (objectives)."
+                "Optuna pruner, applied at each step (boosting rounds, else CV folds; "
+                "pruner_options.steps) among trials of the same model family: none, median, "
+                "percentile, successive_halving or hyperband; auto: median between CV folds, "
+                "or none in a multi-objective sweep (objectives)."
             ),
         },
         "pruner_options": _options_schema(
@@ -110,11 +115,27 @@ def strategy_schemas() -> dict[str, dict[str, Any]]:
     }
 
 
-def resolve_pruner(pruner: str, objectives: Sequence[str]) -> str:
-    """The pruner a sweep uses: ``pruner``, or for ``auto`` median (none with ``objectives``)."""
+def resolve_pruner(
+    pruner: str, options: Mapping[str, Any], objectives: Sequence[str]
+) -> tuple[str, dict[str, Any]]:
+    """The pruner a sweep uses and its options: ``auto`` is :data:`AUTO_PRUNER`, or none.
+
+    Args:
+        pruner: The ``pruner`` param.
+        options: The ``pruner_options`` param (for ``auto``: over its defaults).
+        objectives: The ``objectives`` param: with them ``auto`` prunes nothing.
+    """
     if pruner != "auto":
-        return pruner
-    return "none" if objectives else "median"
+        return pruner, dict(options)
+    if objectives:
+        return "none", dict(options)
+    name, defaults = AUTO_PRUNER
+    return name, {**defaults, **options}
+
+
+def on_rounds(options: Mapping[str, Any]) -> bool:
+    """Whether the pruner counts a family's boosting rounds as its steps (``steps: rounds``)."""
+    return options.get("steps", "rounds") == "rounds"
 
 
 def _options_schema(options: Mapping[str, Any], description: str) -> dict[str, Any]:
@@ -238,6 +259,8 @@ def check_pruner_steps(values: Mapping[str, Any], task_types: Sequence[str]) -> 
         most = max(
             (max_steps(model, t, values["search_space"]) or 0 for t in task_types), default=0
         )
+        if not on_rounds(options):  # steps: folds
+            most = 0
         if "min_resource" in options:
             last = most or values["cv_folds"] - 1
             where = f"{most} rounds" if most else f"fold {last} of cv_folds={values['cv_folds']}"

@@ -102,7 +102,9 @@ class SweepConfig:
         check_dataset(values["dataset"], values["target"], values["csv_options"])
         values["metric"] = values["metric"] or AUTO
         check_objectives(values)
-        values["pruner"] = resolve_pruner(values["pruner"], values["objectives"])
+        values["pruner"], values["pruner_options"] = resolve_pruner(
+            values["pruner"], values["pruner_options"], values["objectives"]
+        )
         check_custom_objective(values, PARAM_SCHEMAS["models"]["default"], available_families())
         task_types = _allowed_task_types(values)
         models = tuple(values["models"])

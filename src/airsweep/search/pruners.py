@@ -19,7 +19,7 @@ from typing import Any
 import optuna
 
 from airsweep.config import SweepConfig
-from airsweep.config.strategies import max_steps
+from airsweep.config.strategies import max_steps, on_rounds
 
 #: Options the sweep sets when the user does not (Optuna's defaults otherwise).
 PRUNER_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -66,9 +66,13 @@ class StepSchedule:
 
 
 def step_schedule(config: SweepConfig, model: str, task_type: str) -> StepSchedule | None:
-    """The checkpoints of ``model``'s trials in this sweep, ``None`` when it prunes on folds."""
+    """The checkpoints of ``model``'s trials in this sweep, ``None`` when it prunes on folds.
+
+    A family prunes on folds when it has no steps, or when ``pruner_options.steps``
+    is ``folds`` (``pruner: auto`` sets it).
+    """
     most = max_steps(model, task_type, config.search_space)
-    if most is None:
+    if most is None or not on_rounds(config.pruner_options):
         return None
     if config.pruner == "none":
         return StepSchedule(None, STEP_GROWTH, most)
@@ -113,6 +117,7 @@ def make_pruner(
 def _options(config: SweepConfig, most: int | None) -> dict[str, Any]:
     """The pruner's options: the user's over the defaults (in steps when ``most`` is given)."""
     options = {**PRUNER_DEFAULTS.get(config.pruner, {}), **config.pruner_options}
+    options.pop("steps", None)  # airsweep's: what a step is (step_schedule), not Optuna's
     if config.pruner in REDUCTION_FACTORS:
         options.setdefault("reduction_factor", REDUCTION_FACTORS[config.pruner])
         if most is not None and "min_resource" not in config.pruner_options:
