@@ -28,8 +28,9 @@ rotated order (interleaved: machine noise hits them alike):
   Optuna ``InMemoryStorage`` (so the real ``make_sampler``, ``make_pruner``,
   step schedule and :class:`~airsweep.pruning.FamilyPruner` act; FamilyPruner
   does not need an RDB storage): ``tpe + none``, ``tpe + auto`` (airsweep's
-  default: the median pruner), ``tpe + hyperband``, ``random + median``,
-  ``cmaes + median``.
+  default: the median pruner between CV folds), ``tpe + median`` (on boosting
+  rounds), ``tpe + hyperband``, ``random + median``, ``cmaes + median`` (both on
+  boosting rounds).
 
 Every sweep is in-process and sequential, one trial at a time, like one runner
 without its trial process: this compares search strategies, not orchestration
