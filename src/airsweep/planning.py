@@ -27,14 +27,14 @@ def resolve_devices(config: SweepConfig, gpu_usable: bool) -> dict[str, str]:
     """The device of every family: ``auto`` becomes ``gpu`` when a live gpu worker has CUDA.
 
     Args:
-        config: The sweep config (``device`` maps every model to cpu, gpu or auto;
-            a custom objective's pseudo-family trains on the cpu).
+        config: The sweep config (:meth:`~airsweep.config.SweepConfig.device_of`:
+            cpu, gpu or auto per family; a custom objective's is ``objective_device``).
         gpu_usable: Whether a live gpu worker announced a usable CUDA device
             (:attr:`airsweep.workers.LiveWorkers.gpu_usable`).
     """
     resolved = {}
     for model in config.families:
-        device = config.device.get(model, CPU)
+        device = config.device_of(model)
         resolved[model] = (GPU if gpu_usable else CPU) if device == AUTO else device
     return resolved
 

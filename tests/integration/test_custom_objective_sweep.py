@@ -1,7 +1,9 @@
 """A custom objective on the real cluster: the shipped MLP objective
 (plugins/examples/mlp_objective.py) trains epoch by epoch, the median pruner stops
 the trials whose learning rate is too low on their epochs, and the refitted best
-model is stored, loads and predicts (issue 12, points 2 and 5)."""
+model is stored, loads and predicts (issue 12, points 2 and 5). With
+``objective_device: gpu`` the same objective runs on the gpu queue (the test
+cluster's gpu worker has no CUDA: ``gpu_fallback: cpu`` trains on its CPU)."""
 
 from __future__ import annotations
 
@@ -32,10 +34,26 @@ MLP = {
 }
 
 
+#: The same objective on the gpu queue, a few trials.
+ON_GPU = {**MLP, "n_trials": 3, "pruner": "none", "pruner_options": {}, "objective_device": "gpu"}
+
+
 def test_the_mlp_objective_is_pruned_on_epochs_and_its_best_model_predicts(cluster):
     run_id = cluster.trigger(MLP)
+    gpu_run_id = cluster.trigger(ON_GPU)
     run = cluster.client.wait_for_run(SWEEP, run_id, timeout_s=600)
     assert run["state"] == "success"
+    assert cluster.client.wait_for_run(SWEEP, gpu_run_id, timeout_s=600)["state"] == "success"
+    on_gpu = trials_of(cluster, gpu_run_id)
+    assert_exact_budget(on_gpu, ON_GPU["n_trials"])
+    for trial in on_gpu:
+        where = trial.user_attrs["placement"]
+        assert (trial.state, where["queue"], where["device_requested"]) == (
+            TrialState.COMPLETE,
+            "gpu",
+            "gpu",
+        )
+        assert where["device_used"] == "cpu" and where["fallback_reason"]
     found = trials_of(cluster, run_id)
     assert_exact_budget(found, MLP["n_trials"])
     assert {t.user_attrs["model"] for t in found} == {FAMILY}

@@ -18,6 +18,7 @@ from airsweep import pipeline
 from airsweep.config import SweepConfig, SweepConfigError
 from airsweep.custom.loading import load_objective
 from airsweep.data import load_split, prepare_dataset
+from airsweep.planning import plan_runners, resolve_devices
 from airsweep.runner import Runner, RunnerContext
 from airsweep.selection import finalize_best
 from airsweep.settings import Settings
@@ -268,7 +269,7 @@ def test_a_multi_objective_function_returns_its_scores_in_order_and_is_never_pru
             {"search_space": {"ridge": {"alpha": {"type": "float", "low": 1, "high": 2}}}},
             r"^search_space: the objective samples its own params",
         ),
-        ({"device": {"xgboost": "gpu"}}, r"^device: a custom objective trains on the cpu"),
+        ({"device": {"xgboost": "gpu"}}, r"^device: a custom objective's queue is objective_dev"),
         ({"warm_start_from": "run-0"}, r"^warm_start_from: "),
         ({"sampler": "grid"}, r"^sampler: grid needs the search space"),
         ({"pruner": "hyperband"}, r"^pruner: hyperband needs the most steps"),
@@ -277,6 +278,22 @@ def test_a_multi_objective_function_returns_its_scores_in_order_and_is_never_pru
 def test_params_that_do_not_go_with_an_objective_are_refused_naming_the_field(params, message):
     with pytest.raises(SweepConfigError, match=message):
         SweepConfig.from_params({"objective": "pkg.mod:train", **params})
+
+
+def test_objective_device_places_the_objective_on_its_queue():
+    gpu = SweepConfig.from_params({"objective": "pkg.mod:train", "objective_device": "gpu"})
+    assert resolve_devices(gpu, gpu_usable=False) == {"train": "gpu"}  # gpu_fallback decides
+    plan = plan_runners(gpu, resolve_devices(gpu, gpu_usable=False), {"cpu": 2, "gpu": 1})
+    assert (len(plan["cpu"]), plan["gpu"][0]["models"]) == (0, ["train"])
+    auto = SweepConfig.from_params({"objective": "pkg.mod:train", "objective_device": "auto"})
+    assert resolve_devices(auto, gpu_usable=False) == {"train": "cpu"}
+    assert resolve_devices(auto, gpu_usable=True) == {"train": "gpu"}
+    assert resolve_devices(SweepConfig.from_params({"objective": "pkg.mod:train"}), True) == {
+        "train": "cpu"
+    }
+    assert SweepConfig.from_dict(gpu.to_dict()) == gpu
+    with pytest.raises(SweepConfigError, match=r"^objective_device: places a custom objective"):
+        SweepConfig.from_params({"objective_device": "gpu"})
 
 
 def test_an_objective_that_does_not_import_is_refused_in_setup_before_any_trial(

@@ -38,7 +38,17 @@ def objective_schema() -> dict[str, dict[str, Any]]:
                 "returns the score (docs/plugins.md). Replaces models and search_space. "
                 "null: tune the model families of models."
             ),
-        }
+        },
+        "objective_device": {
+            "default": "cpu",
+            "type": "string",
+            "enum": ["auto", "cpu", "gpu"],
+            "description": (
+                "Queue and device of a custom objective: cpu, gpu (the gpu queue; without a "
+                "usable CUDA device gpu_fallback applies) or auto (gpu when a live gpu worker "
+                "has CUDA). The function reads the device it got from data.device."
+            ),
+        },
     }
 
 
@@ -70,11 +80,17 @@ def check_custom_objective(
 
     Raises:
         SweepConfigError: ``models`` other than its default, a ``search_space``, a
-            ``device``, ``sampler: grid``, ``pruner: hyperband``, ``warm_start_from``,
-            or a function named like a model family.
+            ``device`` (the objective's is ``objective_device``), ``sampler: grid``,
+            ``pruner: hyperband``, ``warm_start_from``, or a function named like a
+            model family; ``objective_device`` other than cpu without ``objective``.
     """
     objective = values["objective"]
     if objective is None:
+        if values["objective_device"] != "cpu":
+            raise SweepConfigError(
+                "objective_device: places a custom objective (objective); for model "
+                "families use device"
+            )
         return
     family = objective_family(objective)
     if family in families:
@@ -89,7 +105,7 @@ def check_custom_objective(
         )
     refused = {
         "search_space": "the objective samples its own params (trial.suggest_*)",
-        "device": "a custom objective trains on the cpu queue",
+        "device": "a custom objective's queue is objective_device",
         "warm_start_from": "an earlier sweep's trials cannot be checked against a space the "
         "objective defines as it runs",
     }

@@ -77,6 +77,7 @@ class SweepConfig:
     objectives: tuple[str, ...] = ()
     select: str | dict[str, Any] = KNEE
     objective: str | None = None
+    objective_device: str = CPU
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> SweepConfig:
@@ -151,6 +152,12 @@ class SweepConfig:
         if self.objectives:
             return resolve_metric(primary_metric(self.objectives, self.metric), task_type)
         return resolve_metric(self.metric, task_type)
+
+    def device_of(self, family: str) -> str:
+        """The device ``family`` asks for: cpu, gpu or auto (an objective: ``objective_device``)."""
+        if self.objective is not None and family == objective_family(self.objective):
+            return self.objective_device
+        return self.device.get(family, CPU)
 
     def objectives_for(self, task_type: str) -> list[dict[str, str]]:
         """The study's objectives once the task type is known: ``name`` and ``direction`` each.
@@ -245,7 +252,7 @@ def _families(values: Mapping[str, Any]) -> tuple[str, ...]:
     """The model families whose spaces, task types and devices the sweep checks.
 
     ``models``; none with a custom objective, whose pseudo-family samples its own
-    params, takes any task type and trains on the cpu queue.
+    params, takes any task type and trains where ``objective_device`` says.
     """
     return () if values["objective"] else tuple(values["models"])
 
