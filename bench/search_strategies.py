@@ -215,7 +215,8 @@ def run_sweep(
     from airsweep.config import SweepConfig
     from airsweep.metrics import Metrics
     from airsweep.study import create_study, load_study
-    from airsweep.trials import Device, TrialExecutor
+    from airsweep.trial_outcome import Device
+    from airsweep.trials import TrialExecutor
 
     storage = optuna.storages.InMemoryStorage()
     name = f"bench-{dataset}-{seed}"

@@ -221,7 +221,8 @@ class Objective:
     def _executor(self, study: Any) -> Any:
         """The study's executor (data, folds and spaces loaded once per study)."""
         from airsweep.metrics import Metrics
-        from airsweep.trials import Device, TrialExecutor
+        from airsweep.trial_outcome import Device
+        from airsweep.trials import TrialExecutor
 
         if study.study_name not in self._executors:
             self._executors[study.study_name] = TrialExecutor(

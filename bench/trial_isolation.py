@@ -127,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     from airsweep.data import prepare_dataset
     from airsweep.metrics import Metrics
     from airsweep.study import create_study, load_study
-    from airsweep.trials import Device, TrialExecutor
+    from airsweep.trial_outcome import Device
+    from airsweep.trials import TrialExecutor
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     config = SweepConfig.from_params(

@@ -60,7 +60,8 @@ from airsweep.search import make_sampler
 from airsweep.shutdown import WorkerStopping, worker_stopping
 from airsweep.stopping import STARTED_AT, STOP_REASON, check_rules, has_rules
 from airsweep.study_lock import StudyLock
-from airsweep.trials import STATE_NAMES, Device, TrialExecutor
+from airsweep.trial_outcome import STATE_NAMES, Device
+from airsweep.trials import TrialExecutor
 
 log = logging.getLogger(__name__)
 

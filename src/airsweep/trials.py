@@ -33,7 +33,6 @@ import functools
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
@@ -61,57 +60,12 @@ from airsweep.pareto import best_value, primary_index
 from airsweep.pruning import FamilyPruner, StepReporter
 from airsweep.search.pruners import StepSchedule, make_pruner, step_schedule
 from airsweep.space import resolve_space, suggest
+from airsweep.trial_outcome import STATE_NAMES, TIMEOUT, Device, Outcome, TrialTimeoutError
 
 log = logging.getLogger(__name__)
 
 #: Monotonic clock of trial durations.
 clock = time.perf_counter
-#: Prefix of the ``error`` of a trial that passed ``trial_timeout_s``.
-TIMEOUT = "timeout"
-
-STATE_NAMES = {
-    TrialState.COMPLETE: "complete",
-    TrialState.PRUNED: "pruned",
-    TrialState.FAIL: "fail",
-}
-
-
-class TrialTimeoutError(Exception):
-    """A trial passed ``trial_timeout_s`` and its process was killed; the message is its error."""
-
-
-@dataclass(frozen=True)
-class Device:
-    """Device a runner asked for and the one it got.
-
-    Attributes:
-        requested: ``cpu`` or ``gpu`` (the queue's device).
-        used: The device trials really train on.
-        fallback_reason: Why a gpu request trains on the CPU, else ``None``.
-    """
-
-    requested: str
-    used: str
-    fallback_reason: str | None
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """How one trial ended.
-
-    Attributes:
-        state: COMPLETE, PRUNED or FAIL.
-        fit_seconds: Wall time of its cross-validation.
-        error: Why it failed, else ``None``.
-        lost: Whether it was declared lost (its heartbeat lapsed) before it ended.
-        values: The objectives it was told (COMPLETE only), in the study's order.
-    """
-
-    state: TrialState
-    fit_seconds: float
-    error: str | None = None
-    lost: bool = False
-    values: list[float] | None = None
 
 
 class TrialExecutor:
