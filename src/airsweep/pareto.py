@@ -72,22 +72,26 @@ def primary_value(trial: FrozenTrial, index: int) -> float | None:
     return trial.values[index] if trial.values else None
 
 
-def best_value(study: optuna.Study, index: int) -> float | None:
-    """The best value of objective ``index`` among the study's COMPLETE trials (``None``: none).
+def best_trial(study: optuna.Study, index: int) -> FrozenTrial | None:
+    """The best COMPLETE trial in objective ``index`` (the first to reach it); ``None``: none.
 
-    One storage read (:meth:`optuna.Study.best_value` for one objective).
+    One storage read (:attr:`optuna.Study.best_trial` for one objective).
     """
     directions = study.directions
     if len(directions) == 1:
         try:
-            return study.best_value
+            return study.best_trial
         except ValueError:
             return None
+    sign = -1.0 if directions[index] == StudyDirection.MAXIMIZE else 1.0
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    values = [t.values[index] for t in complete]
-    if not values:
-        return None
-    return max(values) if directions[index] == StudyDirection.MAXIMIZE else min(values)
+    return min(complete, key=lambda t: (sign * t.values[index], t.number), default=None)
+
+
+def best_value(study: optuna.Study, index: int) -> float | None:
+    """The value of :func:`best_trial` in objective ``index``; ``None`` before any COMPLETE."""
+    best = best_trial(study, index)
+    return best.values[index] if best is not None else None
 
 
 def better(a: float, b: float, direction: StudyDirection) -> bool:

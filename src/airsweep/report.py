@@ -18,7 +18,13 @@ from optuna.trial import FrozenTrial, TrialState
 
 from airsweep.budget import is_lost, is_seeded, usage
 from airsweep.console import table
-from airsweep.pareto import objective_names, pareto_ranks, primary_value, study_primary_index
+from airsweep.pareto import (
+    best_trial,
+    objective_names,
+    pareto_ranks,
+    primary_value,
+    study_primary_index,
+)
 
 LEADERBOARD_COLUMNS = (
     "rank",
@@ -204,13 +210,5 @@ def _best(study: optuna.Study) -> tuple[FrozenTrial | None, int]:
 
     With several objectives, the best in the primary metric.
     """
-    directions = study.directions
-    if len(directions) == 1:
-        try:
-            return study.best_trial, 0
-        except ValueError:
-            return None, 0
-    index = study_primary_index(study)
-    sign = -1.0 if directions[index] == StudyDirection.MAXIMIZE else 1.0
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    return min(complete, key=lambda t: (sign * t.values[index], t.number), default=None), index
+    index = study_primary_index(study) if len(study.directions) > 1 else 0
+    return best_trial(study, index), index
